@@ -1,0 +1,43 @@
+"""Backends: spec parsing and a registry of loaders by spec kind (extensible by entry point)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+
+from trustdiff.backends.base import Backend, Generation, GenParams
+from trustdiff.backends.spec import ModelSpec, parse_spec
+from trustdiff.errors import SpecError
+
+
+def _llamacpp(spec: ModelSpec) -> Backend:
+    from trustdiff.backends.llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend(spec)
+
+
+LOADERS: dict[str, Callable[[ModelSpec], Backend]] = {"gguf": _llamacpp}
+
+
+def load_backend(spec: ModelSpec) -> Backend:
+    """Instantiate the backend for a resolved spec."""
+    loader = LOADERS.get(spec.kind)
+    if loader is None:
+        for ep in entry_points(group="trustdiff.backends"):
+            if ep.name == spec.kind:
+                loader = ep.load()
+                break
+    if loader is None:
+        raise SpecError(f"no backend for spec kind {spec.kind!r}")
+    return loader(spec)
+
+
+__all__ = [
+    "LOADERS",
+    "Backend",
+    "GenParams",
+    "Generation",
+    "ModelSpec",
+    "load_backend",
+    "parse_spec",
+]

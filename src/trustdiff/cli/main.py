@@ -1,0 +1,199 @@
+"""Command line: `trustdiff audit`, `trustdiff demo`.
+
+Exit codes: 0 done, 1 error (one line on stderr, never a traceback), 2 usage error, 3 gate
+tripped (`--fail-on`), 130 interrupted (the store keeps every finished sample; rerun to resume).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+
+from trustdiff.cli.display import RichHooks, print_verdicts
+from trustdiff.errors import TrustdiffError
+from trustdiff.records import Verdict
+
+EXIT_ERROR, EXIT_GATE, EXIT_INTERRUPTED = 1, 3, 130
+DEMO_BASE = "gguf:default?label=SmolLM2-135M-Instruct&max_tokens=96"
+DEMO_DERIVED = "gguf:default?reasoning=prompted&label=SmolLM2-135M-Instruct%2Bthink&max_tokens=256"
+DEMO_LIMIT = 48
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Did the alignment survive? Paired trust audits of a baseline and derived models.",
+)
+err = Console(stderr=True)
+
+
+def _gate(fail_on: str | None) -> tuple[bool, set[str] | None]:
+    """Parse `regressed[:dim,dim]` into (enabled, dimensions or None for all)."""
+    if not fail_on:
+        return False, None
+    kind, _, dims = fail_on.partition(":")
+    if kind != "regressed":
+        raise TrustdiffError(
+            f"--fail-on accepts 'regressed' or 'regressed:dim,dim', not {fail_on!r}"
+        )
+    return True, {d.strip() for d in dims.split(",") if d.strip()} or None
+
+
+def _run(
+    base: str,
+    derived: list[str],
+    suites: list[str],
+    limit: int | None,
+    out: Path,
+    k: int,
+    margin: float,
+    alpha: float,
+    resamples: int,
+    seed: int,
+    unredacted: bool,
+    fail_on: str | None,
+    title: str,
+) -> int:
+    from trustdiff.report import write_reports
+    from trustdiff.runner.audit import AuditConfig, run_audit
+
+    gate, gate_dims = _gate(fail_on)
+    if limit is not None and limit <= 0:
+        raise TrustdiffError("--limit must be a positive number of items")
+    cfg = AuditConfig(
+        base=base,
+        derived=tuple(derived),
+        suites=tuple(suites),
+        limit=limit,
+        out=out,
+        k=k,
+        margin=margin,
+        alpha=alpha,
+        n_resamples=resamples,
+        seed=seed,
+        redact=not unredacted,
+        title=title,
+    )
+    hooks = RichHooks(err)
+    try:
+        report = run_audit(cfg, hooks)
+    finally:
+        hooks.close()
+    paths = write_reports(report, out)
+    print_verdicts(Console(), report)
+    for fmt, path in paths.items():
+        err.print(f"[dim]{fmt:>4}[/dim] {path}")
+    tripped = [
+        v
+        for v in report.verdicts
+        if v.verdict is Verdict.REGRESSED and (gate_dims is None or v.dimension in gate_dims)
+    ]
+    if gate and tripped:
+        names = ", ".join(f"{v.dimension} ({v.derived_model})" for v in tripped)
+        err.print(f"gate: regressed on {names}")
+        return EXIT_GATE
+    return 0
+
+
+@app.command()
+def audit(
+    base: Annotated[str, typer.Option(help="Baseline model spec, e.g. gguf:PATH or gguf:default.")],
+    derived: Annotated[list[str], typer.Option(help="Derived model spec (repeat for several).")],
+    suite: Annotated[list[str], typer.Option(help="Suite name (repeatable).")] = ["safety"],  # noqa: B006
+    limit: Annotated[int | None, typer.Option(help="Use the first N items of each suite.")] = None,
+    out: Annotated[Path, typer.Option(help="Output directory (store + reports).")] = Path(
+        "runs/audit"
+    ),
+    k: Annotated[int, typer.Option(min=1, help="Samples per item.")] = 1,
+    margin: Annotated[float, typer.Option(help="Equivalence margin δ (0.02 = 2 points).")] = 0.02,
+    alpha: Annotated[float, typer.Option(help="Family-wise error rate.")] = 0.05,
+    resamples: Annotated[int, typer.Option(min=100, help="Bootstrap resamples.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Statistics seed.")] = 0,
+    unredacted: Annotated[bool, typer.Option(help="Show possibly harmful completions.")] = False,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            help="Exit 3 when a verdict is 'regressed' (only for some dims: regressed:safety)."
+        ),
+    ] = None,
+    title: Annotated[str, typer.Option(help="Report title.")] = "trustdiff audit",
+) -> None:
+    """Audit a baseline against one or more derived models; resumes if OUT already has a store."""
+    raise typer.Exit(
+        _run(
+            base,
+            derived,
+            suite,
+            limit,
+            out,
+            k,
+            margin,
+            alpha,
+            resamples,
+            seed,
+            unredacted,
+            fail_on,
+            title,
+        )
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/demo"),
+    limit: Annotated[int, typer.Option(min=2, help="Items of the safety suite.")] = DEMO_LIMIT,
+) -> None:
+    """Audit the embedded SmolLM2-135M-Instruct against itself with prompted reasoning, offline."""
+    raise typer.Exit(
+        _run(
+            DEMO_BASE,
+            [DEMO_DERIVED],
+            ["safety"],
+            limit,
+            out,
+            1,
+            0.02,
+            0.05,
+            10_000,
+            0,
+            False,
+            None,
+            "trustdiff demo: SmolLM2-135M-Instruct vs the same weights with prompted reasoning",
+        )
+    )
+
+
+def main() -> None:
+    """Entry point: map every failure to one stderr line and a non-zero exit code."""
+    try:
+        rc = app(standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("interrupted; finished samples are stored — rerun the same command to resume")
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except TrustdiffError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        print(
+            "interrupted; finished samples are stored — rerun the same command to resume",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug: still one line, traceback only on request
+        if os.environ.get("TRUSTDIFF_DEBUG"):
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc} (set TRUSTDIFF_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_ERROR)
+    sys.exit(rc if isinstance(rc, int) else 0)

@@ -1,0 +1,229 @@
+"""The audit pipeline: specs → items → samples → judgments → findings → report (DESIGN §2)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trustdiff.backends import load_backend
+from trustdiff.backends.base import Backend
+from trustdiff.backends.spec import ModelSpec, parse_spec
+from trustdiff.dimensions import DIMENSIONS
+from trustdiff.dimensions.base import Dimension
+from trustdiff.errors import TrustdiffError
+from trustdiff.judges import get_judge
+from trustdiff.records import Finding, Item, Judgment, Sample
+from trustdiff.report.build import ReportInputs, build_report
+from trustdiff.report.model import Report
+from trustdiff.runner.generate import Task, plan, run_tasks
+from trustdiff.stats.compare import Comparison, compare_all
+from trustdiff.store import Store
+from trustdiff.suites import SuiteEntry, get_suite
+
+STORE_NAME = "trustdiff.sqlite"
+
+
+class AuditConfig(BaseModel):
+    """Everything that defines an audit; the same config resumes the same audit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    base: str
+    """Baseline model spec."""
+    derived: tuple[str, ...]
+    """Derived model specs (one or more)."""
+    suites: tuple[str, ...] = ("safety",)
+    """Suite names."""
+    limit: int | None = None
+    """Use only the first N items of each suite (suites order items so prefixes stay balanced)."""
+    out: Path = Path("runs/audit")
+    """Output directory (store + reports)."""
+    k: int = 1
+    """Samples per item."""
+    margin: float = 0.02
+    """Equivalence margin δ."""
+    alpha: float = 0.05
+    """Family-wise error rate."""
+    n_resamples: int = 10_000
+    """Bootstrap / permutation resamples."""
+    seed: int = 0
+    """Statistics seed."""
+    redact: bool = True
+    """Withhold possibly harmful completions from shareable reports."""
+    title: str = "trustdiff audit"
+    """Report title."""
+    notes: tuple[str, ...] = Field(default=())
+    """Extra caveats to print in the report."""
+
+
+class Hooks:
+    """Progress callbacks; the CLI overrides them with a rich display. Defaults do nothing."""
+
+    def stage(self, name: str) -> None:
+        """A pipeline stage starts."""
+
+    def generation(self, model: str, total: int, todo: int) -> None:
+        """Generation for `model` starts: `todo` of `total` samples are missing."""
+
+    def sample(self, sample: Sample) -> None:
+        """A sample was generated and stored."""
+
+
+@dataclass
+class _BackendCache:
+    """Share one loaded model between specs that use the same weights (the demo pair)."""
+
+    loaded: dict[tuple[str, int], Backend] = field(default_factory=dict)
+
+    def factory(self, spec: ModelSpec) -> Callable[[], Backend]:
+        def make() -> Backend:
+            key = (spec.target, spec.n_ctx)
+            if key not in self.loaded:
+                self.loaded[key] = load_backend(spec)
+            return self.loaded[key]
+
+        return make
+
+    def close(self) -> None:
+        for backend in self.loaded.values():
+            backend.close()
+        self.loaded.clear()
+
+
+def load_items(
+    suites: Sequence[SuiteEntry], limit: int | None
+) -> tuple[list[Item], dict[str, int]]:
+    """Items of every suite (first `limit` of each) and how many each suite holds in all."""
+    items: list[Item] = []
+    available: dict[str, int] = {}
+    for suite in suites:
+        loaded = suite.load()
+        available[suite.name] = len(loaded)
+        items += loaded[:limit] if limit else loaded
+    return items, available
+
+
+def _labels(
+    store: Store, dim: Dimension, tasks: Sequence[Task], items: Sequence[Item]
+) -> list[list[str]]:
+    """Judged labels per item (k of them), in item order; missing samples give no label."""
+    judged = store.judgments(dim.judge, dim.part, [t.key for t in tasks])
+    by_item: dict[str, list[str]] = {it.id: [] for it in items}
+    for t in tasks:
+        j = judged.get(t.key)
+        if j is not None and j.label is not None:
+            by_item[t.item.id].append(j.label)
+    return [by_item[it.id] for it in items]
+
+
+def _judge_all(store: Store, dims: Sequence[Dimension], keys: Sequence[str]) -> float:
+    """Judge every stored sample not yet judged by each dimension's judge; returns seconds."""
+    start = time.perf_counter()
+    for dim in dims:
+        judge = get_judge(dim.judge)
+        done = store.judgments(dim.judge, dim.part, keys)
+        missing = [k for k in keys if k not in done]
+        samples = store.samples(missing)
+        todo = [samples[k] for k in missing if k in samples]
+        for chunk_start in range(0, len(todo), 256):
+            chunk = todo[chunk_start : chunk_start + 256]
+            store.put_judgments(judge.judge(chunk, part=dim.part))
+    return time.perf_counter() - start
+
+
+def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
+    """Run (or resume) an audit and return its report; nothing is regenerated if stored."""
+    hooks = hooks or Hooks()
+    t0 = time.perf_counter()
+    base = parse_spec(cfg.base, default_label="baseline")
+    derived = [parse_spec(s, default_label=f"derived-{i + 1}") for i, s in enumerate(cfg.derived)]
+    models = [base, *derived]
+    labels = [m.label for m in models]
+    if len(set(labels)) != len(labels):
+        raise TrustdiffError(f"model labels must differ (got {labels}); set ?label=NAME in a spec")
+    suites = [get_suite(name) for name in cfg.suites]
+    items, available = load_items(suites, cfg.limit)
+    if not items:
+        raise TrustdiffError("the selected suites hold no items")
+    dims = [DIMENSIONS[d] for d in dict.fromkeys(s.dimension for s in suites)]
+
+    timings: dict[str, float] = {}
+    with Store(cfg.out / STORE_NAME) as store:
+        store.put_items(items)
+        tasks = {m.label: plan(m, items, cfg.k) for m in models}
+        backends = _BackendCache()
+        try:
+            for m in models:
+                keys = [t.key for t in tasks[m.label]]
+                todo = len(keys) - len(store.existing_sample_keys(keys))
+                hooks.generation(m.label, len(keys), todo)
+                start = time.perf_counter()
+                run_tasks(store, m, backends.factory(m), tasks[m.label], hooks.sample)
+                timings[f"generate[{m.label}]"] = time.perf_counter() - start
+        finally:
+            backends.close()
+
+        hooks.stage("judging")
+        all_keys = [t.key for ts in tasks.values() for t in ts]
+        timings["judge"] = _judge_all(store, dims, all_keys)
+        samples = store.samples(all_keys)
+
+        hooks.stage("statistics")
+        start = time.perf_counter()
+        comparisons = []
+        for dim in dims:
+            dim_items = [it for it in items if it.dimension == dim.name]
+            dim_tasks = {
+                m.label: [t for t in tasks[m.label] if t.item.dimension == dim.name] for m in models
+            }
+            base_labels = _labels(store, dim, dim_tasks[base.label], dim_items)
+            for d in derived:
+                der_labels = _labels(store, dim, dim_tasks[d.label], dim_items)
+                for metric in dim.metrics:
+                    comparisons.append(
+                        Comparison(
+                            dim.name,
+                            metric,
+                            d.label,
+                            dim_items,
+                            metric.item_values(dim_items, base_labels),
+                            metric.item_values(dim_items, der_labels),
+                        )
+                    )
+        findings: list[Finding] = compare_all(
+            comparisons,
+            alpha=cfg.alpha,
+            margin=cfg.margin,
+            n_resamples=cfg.n_resamples,
+            seed=cfg.seed,
+        )
+        timings["statistics"] = time.perf_counter() - start
+        judgments: dict[str, Judgment] = {}
+        for dim in dims:
+            judgments.update(store.judgments(dim.judge, dim.part, all_keys))
+
+    timings["total"] = time.perf_counter() - t0
+    generated = sum(s.reasoning_tokens + s.answer_tokens for s in samples.values())
+    gen_time = sum(s.latency_s for s in samples.values())
+    if gen_time > 0:
+        timings["generated_tokens_per_s"] = generated / gen_time
+    return build_report(
+        ReportInputs(
+            cfg=cfg,
+            models=models,
+            suites=suites,
+            items=items,
+            dims=dims,
+            tasks=tasks,
+            samples=samples,
+            judgments=judgments,
+            findings=findings,
+            comparisons=comparisons,
+            available=available,
+            timings=timings,
+        )
+    )
