@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from trustdiff.records import Message, stable_hash
 
@@ -20,15 +20,15 @@ class GenParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
-    temperature: float = 0.0
+    temperature: float = Field(0.0, ge=0.0)
     """0 = greedy (deterministic)."""
-    top_p: float = 1.0
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
     """Nucleus sampling mass."""
-    top_k: int = 0
+    top_k: int = Field(0, ge=0)
     """Top-k cut (0 = off)."""
     repeat_penalty: float = 1.0
     """1.0 = off; passed explicitly because server defaults differ."""
-    max_tokens: int = 256
+    max_tokens: int = Field(256, ge=1)
     """Budget for reasoning + answer together."""
     seed: int = 0
     """Sampling seed (combined with the sample index k)."""

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
@@ -83,6 +82,10 @@ def _run(
     hooks = RichHooks(err)
     try:
         report = run_audit(cfg, hooks)
+    except KeyboardInterrupt:
+        hooks.close()
+        err.print("interrupted; finished samples are stored — rerun the same command to resume")
+        return EXIT_INTERRUPTED
     finally:
         hooks.close()
     paths = write_reports(report, out)
@@ -170,24 +173,16 @@ def demo(
 
 
 def main() -> None:
-    """Entry point: map every failure to one stderr line and a non-zero exit code."""
+    """Entry point: map every failure to one stderr line and a non-zero exit code.
+
+    Typer runs in standalone mode, so usage errors keep click's own message and exit 2, and
+    `typer.Exit` codes pass through; our errors and bugs are caught here.
+    """
     try:
-        rc = app(standalone_mode=False)
-    except click.exceptions.Abort:
-        err.print("interrupted; finished samples are stored — rerun the same command to resume")
-        sys.exit(EXIT_INTERRUPTED)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        app()
     except TrustdiffError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
-    except KeyboardInterrupt:
-        print(
-            "interrupted; finished samples are stored — rerun the same command to resume",
-            file=sys.stderr,
-        )
-        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # a bug: still one line, traceback only on request
         if os.environ.get("TRUSTDIFF_DEBUG"):
             raise
@@ -196,4 +191,3 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_ERROR)
-    sys.exit(rc if isinstance(rc, int) else 0)
