@@ -137,6 +137,9 @@ def test_more_items_needed() -> None:
     assert more_items_needed(0.01, -0.04, 0.06, 100, 0.02) == 2400
     assert more_items_needed(0.03, -0.01, 0.07, 100, 0.02) == 78  # 100·(0.04/0.03)² = 178
     assert more_items_needed(float("nan"), 0, 0, 10, 0.02) is None
+    # Tiny n: the CI alone suggests 9 items, but exact McNemar needs ≥ 6 discordant pairs
+    # at α = 0.05; with 2 of 6 discordant that takes 18 items -> 12 more.
+    assert more_items_needed(-0.5, -1.0, 0.1, 6, 0.02, discordant=2, alpha=0.05) == 12
 
 
 def test_holm_and_bh() -> None:

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from trustdiff.records import Sample, Verdict
 from trustdiff.report.model import Report
-from trustdiff.runner.audit import Hooks
+from trustdiff.runner.hooks import Hooks
 
 VERDICT_STYLE = {
     Verdict.REGRESSED: "bold red",

@@ -21,7 +21,7 @@ from trustdiff.records import Verdict
 EXIT_ERROR, EXIT_GATE, EXIT_INTERRUPTED = 1, 3, 130
 DEMO_BASE = "gguf:default?label=SmolLM2-135M-Instruct&max_tokens=96"
 DEMO_DERIVED = "gguf:default?reasoning=prompted&label=SmolLM2-135M-Instruct%2Bthink&max_tokens=256"
-DEMO_LIMIT = 48
+DEMO_LIMIT = 40
 
 app = typer.Typer(
     add_completion=False,

@@ -16,10 +16,11 @@ from trustdiff.dimensions import DIMENSIONS
 from trustdiff.dimensions.base import Dimension
 from trustdiff.errors import TrustdiffError
 from trustdiff.judges import get_judge
-from trustdiff.records import Finding, Item, Judgment, Sample
+from trustdiff.records import Finding, Item, Judgment
 from trustdiff.report.build import ReportInputs, build_report
 from trustdiff.report.model import Report
 from trustdiff.runner.generate import Task, plan, run_tasks
+from trustdiff.runner.hooks import Hooks
 from trustdiff.stats.compare import Comparison, compare_all
 from trustdiff.store import Store
 from trustdiff.suites import SuiteEntry, get_suite
@@ -58,19 +59,6 @@ class AuditConfig(BaseModel):
     """Report title."""
     notes: tuple[str, ...] = Field(default=())
     """Extra caveats to print in the report."""
-
-
-class Hooks:
-    """Progress callbacks; the CLI overrides them with a rich display. Defaults do nothing."""
-
-    def stage(self, name: str) -> None:
-        """A pipeline stage starts."""
-
-    def generation(self, model: str, total: int, todo: int) -> None:
-        """Generation for `model` starts: `todo` of `total` samples are missing."""
-
-    def sample(self, sample: Sample) -> None:
-        """A sample was generated and stored."""
 
 
 @dataclass

@@ -105,7 +105,15 @@ def compare_all(
             alpha=alpha,
         )
         more = (
-            more_items_needed(res.delta, lo, hi, res.n, margin)
+            more_items_needed(
+                res.delta,
+                lo,
+                hi,
+                res.n,
+                margin,
+                alpha=1.0 - level,
+                discordant=sum(res.discordant[:2]) if res.discordant else None,
+            )
             if verdict is Verdict.INCONCLUSIVE
             else None
         )

@@ -12,13 +12,14 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
 
 from trustdiff.records import Verdict
 
 
 def adjust_pvalues(p: Sequence[float], method: str) -> list[float]:
     """Holm (`holm`) or Benjamini–Hochberg (`fdr_bh`) adjusted p-values; NaNs pass through."""
+    from statsmodels.stats.multitest import multipletests  # heavy import: only when needed
+
     arr = np.asarray(p, dtype=float)
     out = np.full(arr.shape, np.nan)
     ok = np.isfinite(arr)
@@ -55,19 +56,35 @@ def decide(
 
 
 def more_items_needed(
-    delta: float, ci_low: float, ci_high: float, n: int, margin: float
+    delta: float,
+    ci_low: float,
+    ci_high: float,
+    n: int,
+    margin: float,
+    *,
+    discordant: int | None = None,
+    alpha: float = 0.05,
 ) -> int | None:
     """Approximate extra items that would settle an inconclusive comparison.
 
-    Assumes the observed Δ holds and the CI half-width shrinks as 1/√n. If |Δ| ≥ δ the CI must
-    stop covering 0 (half-width < |Δ|); if |Δ| < δ it must fit inside ±δ (half-width < δ − |Δ|).
+    Assumes the observed Δ holds and each side of the CI shrinks as 1/√n. If |Δ| ≥ δ, the side
+    of the CI facing zero must stop covering 0; if |Δ| < δ, both sides must fit inside ±δ. For
+    binary paired data the exact McNemar test also needs a minimum number of discordant pairs
+    (6 at α = 0.05: 2·½⁶ < 0.05), reached at the observed discordance rate.
     None when no sample size can settle it at this Δ (|Δ| exactly on the margin) or no CI.
     """
     if n <= 0 or not all(map(math.isfinite, (delta, ci_low, ci_high))):
         return None
-    half = (ci_high - ci_low) / 2.0
-    target = abs(delta) if abs(delta) >= margin else margin - abs(delta)
+    if abs(delta) >= margin:
+        half = (delta - ci_low) if delta > 0 else (ci_high - delta)
+        target = abs(delta)
+    else:
+        half = max(ci_high - delta, delta - ci_low)
+        target = margin - abs(delta)
     if target <= 0 or half <= 0:
         return None
-    needed = math.ceil(n * (half / target) ** 2)
-    return max(needed - n, 1)
+    needed = n * (half / target) ** 2
+    if abs(delta) >= margin and discordant:
+        min_discordant = math.ceil(math.log2(2.0 / alpha))
+        needed = max(needed, n * min_discordant / discordant)
+    return max(math.ceil(needed) - n, 1)
