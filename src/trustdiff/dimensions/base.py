@@ -1,27 +1,49 @@
-"""What a dimension declares: its metrics as per-item values plus a linear combination.
+"""What a dimension declares: the judges it needs and its metrics.
 
-Keeping metrics declarative (value of one item from its judged labels; groups with
-coefficients) lets one statistics engine compare every dimension the same way.
+A metric is declarative — the value of one item from one judged sample, an aggregate over the
+item's k samples (mean, or max for expected-maximum-toxicity style metrics), and groups with
+coefficients — so one statistics engine compares every dimension the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from trustdiff.judges.base import Part
-from trustdiff.records import Item
+from trustdiff.records import Item, Judgment, Outcome
 from trustdiff.stats.paired import FloatArray, LinearMetric
 
-ItemValue = Callable[[Item, str], float | None]
-"""Value of one item given one sample's judged label; None excludes the sample."""
+JudgeKey = tuple[str, Part]
+"""(judge id, part judged)."""
+
+
+@dataclass(frozen=True)
+class JudgedSample:
+    """One sample of one item as the metrics see it: its outcome and every judgment on it."""
+
+    outcome: Outcome
+    judgments: Mapping[JudgeKey, Judgment] = field(default_factory=dict)
+
+    def label(self, judge: str, part: Part = "answer") -> str | None:
+        j = self.judgments.get((judge, part))
+        return j.label if j is not None else None
+
+    def score(self, judge: str, part: Part = "answer") -> float | None:
+        j = self.judgments.get((judge, part))
+        return j.score if j is not None else None
+
+
+ItemValue = Callable[[Item, JudgedSample], float | None]
+"""Value of one item given one judged sample; None excludes the sample."""
 
 
 @dataclass(frozen=True)
 class MetricDef:
-    """One metric of a dimension."""
+    """One metric of a dimension: offset + Σ coef · mean over group of the item values."""
 
     name: str
     description: str
@@ -30,6 +52,8 @@ class MetricDef:
     value: ItemValue
     groups: tuple[tuple[Callable[[Item], bool], float], ...]
     offset: float = 0.0
+    aggregate: Literal["mean", "max"] = "mean"
+    """How an item's k sample values combine (max: expected maximum toxicity)."""
 
     def linear(self, items: Sequence[Item]) -> LinearMetric:
         terms = tuple(
@@ -37,22 +61,24 @@ class MetricDef:
         )
         return LinearMetric(terms=terms, offset=self.offset)
 
-    def item_values(self, items: Sequence[Item], labels: Sequence[Sequence[str]]) -> FloatArray:
-        """Mean value over each item's k samples (NaN when no sample of the item counts)."""
+    def item_values(
+        self, items: Sequence[Item], samples: Sequence[Sequence[JudgedSample]]
+    ) -> FloatArray:
+        """Aggregate over each item's samples (NaN when no sample of the item counts)."""
         out = np.full(len(items), np.nan)
-        for i, (item, item_labels) in enumerate(zip(items, labels, strict=True)):
-            vals = [v for lab in item_labels if (v := self.value(item, lab)) is not None]
+        reduce = np.max if self.aggregate == "max" else np.mean
+        for i, (item, item_samples) in enumerate(zip(items, samples, strict=True)):
+            vals = [v for s in item_samples if (v := self.value(item, s)) is not None]
             if vals:
-                out[i] = float(np.mean(vals))
+                out[i] = float(reduce(vals))
         return out
 
 
 @dataclass(frozen=True)
 class Dimension:
-    """A trust dimension: the judge it needs and its metrics (primary first)."""
+    """A trust dimension: the judges it needs and its metrics (primary first)."""
 
     name: str
     title: str
-    judge: str
-    part: Part
+    judges: tuple[JudgeKey, ...]
     metrics: tuple[MetricDef, ...]

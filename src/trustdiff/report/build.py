@@ -179,8 +179,8 @@ def build_report(inp: ReportInputs) -> Report:
             )
         )
     judges = [
-        JudgeInfo(id=d.judge, description=get_judge(d.judge).description, part=d.part)
-        for d in inp.dims
+        JudgeInfo(id=jid, description=get_judge(jid).description, part=part)
+        for jid, part in dict.fromkeys(jk for d in inp.dims for jk in d.judges)
     ]
     verdicts = [
         DimensionVerdict(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,10 +13,10 @@ from trustdiff.backends import load_backend
 from trustdiff.backends.base import Backend
 from trustdiff.backends.spec import ModelSpec, parse_spec
 from trustdiff.dimensions import DIMENSIONS
-from trustdiff.dimensions.base import Dimension
+from trustdiff.dimensions.base import Dimension, JudgedSample
 from trustdiff.errors import TrustdiffError
 from trustdiff.judges import get_judge
-from trustdiff.records import Finding, Item, Judgment
+from trustdiff.records import Finding, Item, Judgment, Sample
 from trustdiff.report.build import ReportInputs, build_report
 from trustdiff.report.model import Report
 from trustdiff.runner.generate import Task, plan, run_tasks
@@ -95,31 +95,42 @@ def load_items(
     return items, available
 
 
-def _labels(
-    store: Store, dim: Dimension, tasks: Sequence[Task], items: Sequence[Item]
-) -> list[list[str]]:
-    """Judged labels per item (k of them), in item order; missing samples give no label."""
-    judged = store.judgments(dim.judge, dim.part, [t.key for t in tasks])
-    by_item: dict[str, list[str]] = {it.id: [] for it in items}
+def _judged(
+    store: Store,
+    dim: Dimension,
+    tasks: Sequence[Task],
+    samples: Mapping[str, Sample],
+    items: Sequence[Item],
+) -> list[list[JudgedSample]]:
+    """Each item's judged samples (k of them), in item order; missing samples are skipped."""
+    keys = [t.key for t in tasks]
+    stored = {jk: store.judgments(jk[0], jk[1], keys) for jk in dim.judges}
+    by_item: dict[str, list[JudgedSample]] = {it.id: [] for it in items}
     for t in tasks:
-        j = judged.get(t.key)
-        if j is not None and j.label is not None:
-            by_item[t.item.id].append(j.label)
+        sample = samples.get(t.key)
+        if sample is None:
+            continue
+        found = {jk: j for jk, js in stored.items() if (j := js.get(t.key)) is not None}
+        by_item[t.item.id].append(JudgedSample(sample.outcome, found))
     return [by_item[it.id] for it in items]
 
 
 def _judge_all(store: Store, dims: Sequence[Dimension], keys: Sequence[str]) -> float:
-    """Judge every stored sample not yet judged by each dimension's judge; returns seconds."""
+    """Judge every stored sample not yet judged by each judge the dimensions need.
+
+    Judgments are cached per (sample, judge version, part): a new judge version re-judges
+    stored samples and never regenerates them. Returns seconds spent.
+    """
     start = time.perf_counter()
-    for dim in dims:
-        judge = get_judge(dim.judge)
-        done = store.judgments(dim.judge, dim.part, keys)
+    for judge_id, part in dict.fromkeys(jk for d in dims for jk in d.judges):
+        judge = get_judge(judge_id)
+        done = store.judgments(judge_id, part, keys)
         missing = [k for k in keys if k not in done]
         samples = store.samples(missing)
         todo = [samples[k] for k in missing if k in samples]
         for chunk_start in range(0, len(todo), 256):
             chunk = todo[chunk_start : chunk_start + 256]
-            store.put_judgments(judge.judge(chunk, part=dim.part))
+            store.put_judgments(judge.judge(chunk, part=part))
     return time.perf_counter() - start
 
 
@@ -168,9 +179,9 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
             dim_tasks = {
                 m.label: [t for t in tasks[m.label] if t.item.dimension == dim.name] for m in models
             }
-            base_labels = _labels(store, dim, dim_tasks[base.label], dim_items)
+            base_judged = _judged(store, dim, dim_tasks[base.label], samples, dim_items)
             for d in derived:
-                der_labels = _labels(store, dim, dim_tasks[d.label], dim_items)
+                der_judged = _judged(store, dim, dim_tasks[d.label], samples, dim_items)
                 for metric in dim.metrics:
                     comparisons.append(
                         Comparison(
@@ -178,8 +189,8 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
                             metric,
                             d.label,
                             dim_items,
-                            metric.item_values(dim_items, base_labels),
-                            metric.item_values(dim_items, der_labels),
+                            metric.item_values(dim_items, base_judged),
+                            metric.item_values(dim_items, der_judged),
                         )
                     )
         findings: list[Finding] = compare_all(
@@ -190,9 +201,10 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
             seed=cfg.seed,
         )
         timings["statistics"] = time.perf_counter() - start
+        # The flips browser shows each dimension's first judge on the answer.
         judgments: dict[str, Judgment] = {}
         for dim in dims:
-            judgments.update(store.judgments(dim.judge, dim.part, all_keys))
+            judgments.update(store.judgments(*dim.judges[0], all_keys))
 
     timings["total"] = time.perf_counter() - t0
     generated = sum(s.reasoning_tokens + s.answer_tokens for s in samples.values())
