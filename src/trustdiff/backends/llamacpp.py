@@ -22,7 +22,9 @@ from trustdiff.records import Message
 class LlamaCppBackend:
     """A GGUF model loaded in this process."""
 
-    def __init__(self, spec: ModelSpec, *, n_threads: int | None = None) -> None:
+    def __init__(
+        self, spec: ModelSpec, *, n_threads: int | None = None, logits_all: bool = False
+    ) -> None:
         try:
             import llama_cpp
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -39,6 +41,7 @@ class LlamaCppBackend:
                 n_threads=n_threads or os.cpu_count(),
                 seed=spec.params.seed,
                 verbose=False,
+                logits_all=logits_all,
             )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp could not load {spec.target}: {exc}") from None
@@ -53,6 +56,11 @@ class LlamaCppBackend:
             bos_token=vocab.token_get_text(self._llm.token_bos()),
             add_generation_prompt=True,
         )
+
+    @property
+    def llm(self) -> Any:
+        """The underlying `llama_cpp.Llama` (teacher forcing reads its per-position logits)."""
+        return self._llm
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.name, "weights": self.spec.weights_id, "template": self._template}

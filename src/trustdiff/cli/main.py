@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.console import Console
 from trustdiff.cli.display import RichHooks, print_verdicts
 from trustdiff.errors import TrustdiffError
 from trustdiff.records import Verdict
+
+if TYPE_CHECKING:
+    from trustdiff.runner.audit import AuditConfig
 
 EXIT_ERROR, EXIT_GATE, EXIT_INTERRUPTED = 1, 3, 130
 DEMO_BASE = "gguf:default?label=SmolLM2-135M-Instruct&max_tokens=96"
@@ -44,41 +47,12 @@ def _gate(fail_on: str | None) -> tuple[bool, set[str] | None]:
     return True, {d.strip() for d in dims.split(",") if d.strip()} or None
 
 
-def _run(
-    base: str,
-    derived: list[str],
-    suites: list[str],
-    limit: int | None,
-    out: Path,
-    k: int,
-    margin: float,
-    alpha: float,
-    resamples: int,
-    seed: int,
-    unredacted: bool,
-    fail_on: str | None,
-    title: str,
-) -> int:
+def _run(cfg: AuditConfig, fail_on: str | None) -> int:
+    """Run the audit, write the reports, print the verdicts; returns the exit code."""
     from trustdiff.report import write_reports
-    from trustdiff.runner.audit import AuditConfig, run_audit
+    from trustdiff.runner.audit import run_audit
 
     gate, gate_dims = _gate(fail_on)
-    if limit is not None and limit <= 0:
-        raise TrustdiffError("--limit must be a positive number of items")
-    cfg = AuditConfig(
-        base=base,
-        derived=tuple(derived),
-        suites=tuple(suites),
-        limit=limit,
-        out=out,
-        k=k,
-        margin=margin,
-        alpha=alpha,
-        n_resamples=resamples,
-        seed=seed,
-        redact=not unredacted,
-        title=title,
-    )
     hooks = RichHooks(err)
     try:
         report = run_audit(cfg, hooks)
@@ -88,7 +62,7 @@ def _run(
         return EXIT_INTERRUPTED
     finally:
         hooks.close()
-    paths = write_reports(report, out)
+    paths = write_reports(report, cfg.out)
     print_verdicts(Console(), report)
     for fmt, path in paths.items():
         err.print(f"[dim]{fmt:>4}[/dim] {path}")
@@ -119,6 +93,7 @@ def audit(
     resamples: Annotated[int, typer.Option(min=100, help="Bootstrap resamples.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Statistics seed.")] = 0,
     unredacted: Annotated[bool, typer.Option(help="Show possibly harmful completions.")] = False,
+    drift: Annotated[bool, typer.Option(help="Measure KL drift (embedded models).")] = False,
     fail_on: Annotated[
         str | None,
         typer.Option(
@@ -128,23 +103,26 @@ def audit(
     title: Annotated[str, typer.Option(help="Report title.")] = "trustdiff audit",
 ) -> None:
     """Audit a baseline against one or more derived models; resumes if OUT already has a store."""
-    raise typer.Exit(
-        _run(
-            base,
-            derived,
-            suite,
-            limit,
-            out,
-            k,
-            margin,
-            alpha,
-            resamples,
-            seed,
-            unredacted,
-            fail_on,
-            title,
-        )
+    from trustdiff.runner.audit import AuditConfig
+
+    if limit is not None and limit <= 0:
+        raise TrustdiffError("--limit must be a positive number of items")
+    cfg = AuditConfig(
+        base=base,
+        derived=tuple(derived),
+        suites=tuple(suite),
+        limit=limit,
+        out=out,
+        k=k,
+        margin=margin,
+        alpha=alpha,
+        n_resamples=resamples,
+        seed=seed,
+        redact=not unredacted,
+        title=title,
+        drift=drift,
     )
+    raise typer.Exit(_run(cfg, fail_on))
 
 
 @app.command()
@@ -153,23 +131,17 @@ def demo(
     limit: Annotated[int, typer.Option(min=2, help="Items of the safety suite.")] = DEMO_LIMIT,
 ) -> None:
     """Audit the embedded SmolLM2-135M-Instruct against itself with prompted reasoning, offline."""
-    raise typer.Exit(
-        _run(
-            DEMO_BASE,
-            [DEMO_DERIVED],
-            ["safety"],
-            limit,
-            out,
-            1,
-            0.02,
-            0.05,
-            10_000,
-            0,
-            False,
-            None,
-            "trustdiff demo: SmolLM2-135M-Instruct vs the same weights with prompted reasoning",
-        )
+    from trustdiff.runner.audit import AuditConfig
+
+    cfg = AuditConfig(
+        base=DEMO_BASE,
+        derived=(DEMO_DERIVED,),
+        suites=("safety",),
+        limit=limit,
+        out=out,
+        title="trustdiff demo: SmolLM2-135M-Instruct vs the same weights with prompted reasoning",
     )
+    raise typer.Exit(_run(cfg, None))
 
 
 def main() -> None:

@@ -16,6 +16,8 @@ from trustdiff.judges import get_judge
 from trustdiff.records import Finding, Item, Judgment, Sample
 from trustdiff.report.model import (
     DimensionVerdict,
+    DriftCorrelation,
+    DriftRow,
     Flip,
     JudgeInfo,
     ModelInfo,
@@ -50,6 +52,8 @@ class ReportInputs:
     comparisons: Sequence[Comparison]
     available: Mapping[str, int]
     timings: dict[str, float]
+    drift: Sequence[DriftRow] = ()
+    drift_correlations: Sequence[DriftCorrelation] = ()
 
 
 def _fmt(x: float | None) -> str:
@@ -225,5 +229,7 @@ def build_report(inp: ReportInputs) -> Report:
         flips=_flips(inp),
         redacted=cfg.redact,
         notes=notes,
+        drift=list(inp.drift),
+        drift_correlations=list(inp.drift_correlations),
         timings={k: round(v, 3) for k, v in inp.timings.items()},
     )

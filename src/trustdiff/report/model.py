@@ -135,6 +135,43 @@ class DimensionVerdict(_Doc):
     """One sentence with the numbers, e.g. "refusal calibration 0.71 → 0.64 (Δ −0.07 …)"."""
 
 
+class DriftRow(_Doc):
+    """KL drift of one derived model from the baseline on one dimension (DESIGN §7)."""
+
+    derived_model: str
+    """Derived model label."""
+    dimension: str
+    """Dimension whose items' responses were teacher-forced."""
+    direction: str
+    """`derived‖base` (responses sampled from the derived model) or `base‖derived`."""
+    tokens: str
+    """`all` response tokens, or `answer_only` (reasoning tokens left out)."""
+    k1_sum: float | None
+    """Mean over responses of Σ_t (log p_from − log p_to)."""
+    k1_per_token: float | None
+    """Σ over responses of the k1 sums ÷ number of tokens."""
+    k3_sum: float | None
+    """Mean over responses of Σ_t ((r − 1) − log r), r = p_to / p_from."""
+    k3_per_token: float | None
+    """k3 per token."""
+    n_sequences: int
+    """Responses scored."""
+    n_tokens: int
+    """Tokens scored."""
+
+
+class DriftCorrelation(_Doc):
+    """Does a dimension's regression track drift? Rank correlation across dimensions."""
+
+    derived_model: str
+    """Derived model label."""
+    spearman_rho: float | None
+    """Spearman correlation between per-dimension drift (k1 per token, derived‖base, all
+    tokens) and the primary metric's trust loss (−Δ when higher is better, else Δ)."""
+    n_dimensions: int
+    """Dimensions in the correlation (too few — under 4 — makes it anecdotal)."""
+
+
 class Settings(_Doc):
     """Statistical settings the verdicts depend on."""
 
@@ -177,5 +214,9 @@ class Report(_Doc):
     """Whether possibly-harmful completions are withheld (default for shareable reports)."""
     notes: list[str] = Field(default_factory=list)
     """Caveats every reader must see (e.g. "prompted reasoning, not a trained reasoning model")."""
+    drift: list[DriftRow] = Field(default_factory=list)
+    """KL drift from the baseline per derived model and dimension (empty unless --drift)."""
+    drift_correlations: list[DriftCorrelation] = Field(default_factory=list)
+    """Drift-vs-regression rank correlation per derived model."""
     timings: dict[str, float] = Field(default_factory=dict)
     """Wall-clock seconds per stage and generated tokens/s; differs between runs."""

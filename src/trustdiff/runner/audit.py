@@ -18,7 +18,7 @@ from trustdiff.errors import TrustdiffError
 from trustdiff.judges import get_judge
 from trustdiff.records import Finding, Item, Judgment, Sample
 from trustdiff.report.build import ReportInputs, build_report
-from trustdiff.report.model import Report
+from trustdiff.report.model import DriftCorrelation, DriftRow, Report
 from trustdiff.runner.generate import Task, plan, run_tasks
 from trustdiff.runner.hooks import Hooks
 from trustdiff.stats.compare import Comparison, compare_all
@@ -55,6 +55,8 @@ class AuditConfig(BaseModel):
     """Statistics seed."""
     redact: bool = True
     """Withhold possibly harmful completions from shareable reports."""
+    drift: bool = False
+    """Also measure KL drift from the baseline (teacher forcing; embedded models only)."""
     title: str = "trustdiff audit"
     """Report title."""
     notes: tuple[str, ...] = Field(default=())
@@ -206,6 +208,18 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
         for dim in dims:
             judgments.update(store.judgments(*dim.judges[0], all_keys))
 
+    drift_rows: list[DriftRow] = []
+    drift_corr: list[DriftCorrelation] = []
+    if cfg.drift:
+        from trustdiff.drift.audit import audit_drift  # loads two more model instances
+
+        hooks.stage("drift")
+        start = time.perf_counter()
+        first_keys = {
+            label: {t.item.id: t.key for t in ts if t.k == 0} for label, ts in tasks.items()
+        }
+        drift_rows, drift_corr = audit_drift(base, derived, items, first_keys, samples, findings)
+        timings["drift"] = time.perf_counter() - start
     timings["total"] = time.perf_counter() - t0
     generated = sum(s.reasoning_tokens + s.answer_tokens for s in samples.values())
     gen_time = sum(s.latency_s for s in samples.values())
@@ -224,6 +238,8 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
             findings=findings,
             comparisons=comparisons,
             available=available,
+            drift=drift_rows,
+            drift_correlations=drift_corr,
             timings=timings,
         )
     )
