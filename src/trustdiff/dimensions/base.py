@@ -81,4 +81,47 @@ class Dimension:
     name: str
     title: str
     judges: tuple[JudgeKey, ...]
-    metrics: tuple[MetricDef, ...]
+    metrics: tuple[MetricDef | RatioMetricDef, ...]
+
+
+@dataclass(frozen=True)
+class RatioMetricDef:
+    """A metric that is a function of pooled ratios (BBQ's bias scores).
+
+    ``value = f(m)`` with ``m_j = Σ num_j / Σ den_j`` over the samples of the items in `group`;
+    compared by `trustdiff.stats.functional`.
+    """
+
+    name: str
+    description: str
+    primary: bool
+    higher_is_better: bool
+    quantities: tuple[tuple[ItemValue, ItemValue], ...]
+    f: Callable[[FloatArray], FloatArray]
+    group: Callable[[Item], bool]
+
+    def item_arrays(
+        self, items: Sequence[Item], samples: Sequence[Sequence[JudgedSample]]
+    ) -> tuple[FloatArray, FloatArray]:
+        """Per-item sums over samples of each numerator and denominator (items × J).
+
+        Items outside the group, or with no countable sample, get NaN rows so pairing drops
+        them exactly as for linear metrics.
+        """
+        n, j = len(items), len(self.quantities)
+        num, den = np.full((n, j), np.nan), np.full((n, j), np.nan)
+        for i, (item, item_samples) in enumerate(zip(items, samples, strict=True)):
+            if not self.group(item):
+                continue
+            rows = []
+            for s in item_samples:
+                vals = [(fn(item, s), fd(item, s)) for fn, fd in self.quantities]
+                if all(a is not None and b is not None for a, b in vals):
+                    rows.append(vals)
+            if rows:
+                arr = np.asarray(rows, dtype=float)  # samples × J × 2
+                num[i], den[i] = arr[:, :, 0].sum(axis=0), arr[:, :, 1].sum(axis=0)
+        return num, den
+
+
+AnyMetric = MetricDef | RatioMetricDef
