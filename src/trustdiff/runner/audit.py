@@ -16,6 +16,7 @@ from trustdiff.dimensions import DIMENSIONS
 from trustdiff.dimensions.base import Dimension, JudgedSample
 from trustdiff.errors import TrustdiffError
 from trustdiff.judges import get_judge
+from trustdiff.judges.common import ItemJudge
 from trustdiff.records import Finding, Item, Judgment, Sample
 from trustdiff.report.build import ReportInputs, build_report
 from trustdiff.report.model import DriftCorrelation, DriftRow, Report
@@ -65,13 +66,21 @@ class AuditConfig(BaseModel):
 
 @dataclass
 class _BackendCache:
-    """Share one loaded model between specs that use the same weights (the demo pair)."""
+    """Share one loaded model between specs that use the same weights (the demo pair).
 
-    loaded: dict[tuple[str, int], Backend] = field(default_factory=dict)
+    Only in-process weights are shared; a served model's backend carries per-spec request
+    settings (extra_body, e.g. thinking on/off), so each fingerprint gets its own.
+    """
+
+    loaded: dict[tuple[str, ...], Backend] = field(default_factory=dict)
 
     def factory(self, spec: ModelSpec) -> Callable[[], Backend]:
         def make() -> Backend:
-            key = (spec.target, spec.n_ctx)
+            key = (
+                (spec.target, str(spec.n_ctx))
+                if spec.kind == "gguf"
+                else (spec.kind, spec.fingerprint())
+            )
             if key not in self.loaded:
                 self.loaded[key] = load_backend(spec)
             return self.loaded[key]
@@ -117,7 +126,9 @@ def _judged(
     return [by_item[it.id] for it in items]
 
 
-def _judge_all(store: Store, dims: Sequence[Dimension], keys: Sequence[str]) -> float:
+def _judge_all(
+    store: Store, dims: Sequence[Dimension], items: Sequence[Item], keys: Sequence[str]
+) -> float:
     """Judge every stored sample not yet judged by each judge the dimensions need.
 
     Judgments are cached per (sample, judge version, part): a new judge version re-judges
@@ -126,6 +137,8 @@ def _judge_all(store: Store, dims: Sequence[Dimension], keys: Sequence[str]) -> 
     start = time.perf_counter()
     for judge_id, part in dict.fromkeys(jk for d in dims for jk in d.judges):
         judge = get_judge(judge_id)
+        if isinstance(judge, ItemJudge):  # needs ground truth: choices, gold, protected strings
+            judge = judge.with_items(items)
         done = store.judgments(judge_id, part, keys)
         missing = [k for k in keys if k not in done]
         samples = store.samples(missing)
@@ -170,7 +183,7 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
 
         hooks.stage("judging")
         all_keys = [t.key for ts in tasks.values() for t in ts]
-        timings["judge"] = _judge_all(store, dims, all_keys)
+        timings["judge"] = _judge_all(store, dims, items, all_keys)
         samples = store.samples(all_keys)
 
         hooks.stage("statistics")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -99,16 +100,39 @@ def run_tasks(
     """Produce every missing sample of `tasks`, committing each one as soon as it exists.
 
     The backend is only created when something is missing, so a fully cached re-run never
-    loads the model. Returns the number of samples generated now.
+    loads the model. Backends that declare `concurrency > 1` (served models) get that many
+    requests in flight from worker threads; samples are still written by this thread only, as
+    each one completes. A fatal error (e.g. the server went away) cancels what is pending and
+    propagates after every finished sample is stored. Returns the number generated now.
     """
     done = store.existing_sample_keys([t.key for t in tasks])
     todo = [t for t in tasks if t.key not in done]
     if not todo:
         return 0
     backend = backend_factory()
-    for task in todo:
-        sample = make_sample(spec, backend, task)
+
+    def finish(sample: Sample) -> None:
         store.put_sample(sample)
         if on_sample is not None:
             on_sample(sample)
+
+    workers = int(getattr(backend, "concurrency", 1))
+    if workers <= 1:
+        for task in todo:
+            finish(make_sample(spec, backend, task))
+        return len(todo)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trustdiff-gen") as pool:
+        futures = [pool.submit(make_sample, spec, backend, task) for task in todo]
+        try:
+            for future in as_completed(futures):
+                finish(future.result())
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            for f in futures:  # keep what already finished in flight
+                if f.done() and not f.cancelled() and f.exception() is None:
+                    sample = f.result()
+                    if sample.key not in store.existing_sample_keys([sample.key]):
+                        finish(sample)
+            raise
     return len(todo)
