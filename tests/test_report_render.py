@@ -470,3 +470,252 @@ def test_number_formats() -> None:
     assert fmt_p(0.004) == "0.004"
     assert fmt_p(0.0004) == "<0.001"
     assert fmt_p(None) == "n/a"
+
+
+# ---------------------------------------------------------------------------------- charts
+
+
+def _with(report: Report, **changes: object) -> Report:
+    return report.model_copy(update=changes)
+
+
+def _capability(model: str = "smol-think", delta: float = 0.08) -> Finding:
+    return _finding(
+        dimension="capability",
+        metric="gsm8k_accuracy",
+        derived_model=model,
+        baseline=0.2,
+        derived=0.2 + delta,
+        delta=delta,
+        ci_low=delta - 0.03,
+        ci_high=delta + 0.03,
+        verdict=Verdict.IMPROVED,
+    )
+
+
+def _svgs(page: str) -> list[str]:
+    return re.findall(r"<svg .*?</svg>", page, re.S)
+
+
+def test_forest_plot_per_dimension(report: Report, html_page: str) -> None:
+    dims = list(dict.fromkeys(f.dimension for f in report.findings))
+    forest = [s for s in _svgs(html_page) if 'aria-label="Forest plot' in s]
+    assert len(forest) == len(dims)
+    safety = next(s for s in forest if 'aria-label="Forest plot: safety"' in s)
+    n_safety = sum(f.dimension == "safety" for f in report.findings)
+    assert safety.count('<g class="row ') == n_safety
+    assert safety.count('class="dot"') == 1 and safety.count('class="dot hollow"') == 1
+    assert safety.count('class="band"') == n_safety  # ±δ band on every row
+    assert 'class="row c-regressed"' in safety
+    # labels are escaped text; the hostile model label is shown, not parsed
+    privacy = next(s for s in forest if "privacy" in s)
+    assert "&lt;script&gt;" in privacy and "<script" not in privacy
+    # no trust-vs-capability or drift chart without their data
+    assert 'id="capability"' not in html_page and 'id="drift"' not in html_page
+
+
+def test_forest_plot_geometry() -> None:
+    from trustdiff.report.charts import forest_plot
+
+    f = _finding(delta=-0.05, ci_low=-0.08, ci_high=-0.02, margin=0.02)
+    svg = str(forest_plot([f], "t"))
+    cx = float(re.search(r'<circle cx="([0-9.]+)"', svg).group(1))  # type: ignore[union-attr]
+    zero = re.search(r'<line x1="([0-9.]+)" y1="[0-9.]+" x2="\1"[^>]*class="zero"', svg)
+    assert zero is not None and cx < float(zero.group(1))  # negative Δ left of zero
+    band = re.search(r'<rect x="([0-9.]+)" y="[0-9.]+" width="([0-9.]+)"[^>]*class="band"', svg)
+    assert band is not None
+    left, width = float(band.group(1)), float(band.group(2))
+    assert left < float(zero.group(1)) < left + width  # band straddles zero
+    assert abs(left + width / 2 - float(zero.group(1))) < 0.2  # symmetric ±δ
+    missing = str(forest_plot([_finding(delta=None, ci_low=None, ci_high=None)], "t"))
+    assert "<circle" not in missing and "n/a [n/a, n/a]" in missing
+
+
+def test_trust_delta_orientation() -> None:
+    from trustdiff.report.charts import trust_delta
+
+    up = _finding(delta=0.1, ci_low=0.05, ci_high=0.15, higher_is_better=True)
+    down = _finding(delta=0.1, ci_low=0.05, ci_high=0.15, higher_is_better=False)
+    assert trust_delta(up) == (0.1, 0.05, 0.15)
+    assert trust_delta(down) == (-0.1, -0.15, -0.05)  # a rise in leak rate plots downwards
+    assert trust_delta(_finding(delta=None)) is None
+
+
+def test_trust_vs_capability_chart(report: Report) -> None:
+    rep = _with(report, findings=[*report.findings, _capability()])
+    page = render_html(rep)
+    assert '<section id="capability">' in page
+    chart = next(s for s in _svgs(page) if 'aria-label="Trust versus capability"' in s)
+    # one point per trust dimension of smol-think with a primary finding (privacy's belongs to
+    # another derived model, which has no capability finding)
+    expected = {
+        f.dimension
+        for f in rep.findings
+        if f.primary and f.derived_model == "smol-think" and f.dimension != "capability"
+    }
+    assert chart.count('<g class="pt ') == len(expected) == 3
+    assert 'class="pt c-regressed"' in chart and 'class="pt c-improved"' in chart
+    md = render_markdown(rep)
+    line = next(x for x in md.splitlines() if x.startswith("**Trust vs capability**"))
+    assert (
+        "smol-think" in line
+        and "gsm8k_accuracy Δ +0.080 [+0.050, +0.110] (97.5%) (improved)" in line
+    )
+    assert "regressed safety" in line and "improved ood" in line and "preserved ethics" in line
+    assert "Trust vs capability" not in render_markdown(report)
+
+
+def test_drift_chart_and_tables(report: Report) -> None:
+    from trustdiff.report.model import DriftCorrelation, DriftRow
+
+    def row(dim: str, k1: float, direction: str = "derived‖base", tokens: str = "all") -> DriftRow:
+        return DriftRow(
+            derived_model="smol-think",
+            dimension=dim,
+            direction=direction,
+            tokens=tokens,
+            k1_sum=k1 * 50,
+            k1_per_token=k1,
+            k3_sum=k1 * 40,
+            k3_per_token=k1 * 0.8,
+            n_sequences=200,
+            n_tokens=10_000,
+        )
+
+    drift = [
+        row("safety", 0.031),
+        row("safety", 0.9, tokens="answer_only"),  # not the headline value: not plotted
+        row("safety", 0.7, direction="base‖derived"),
+        row("ethics", 0.012),
+        row("ood", 0.05),
+        row("toxicity", 0.02),  # no finding for toxicity: table only
+    ]
+    corr = [DriftCorrelation(derived_model="smol-think", spearman_rho=-0.5, n_dimensions=3)]
+    rep = _with(report, drift=drift, drift_correlations=corr)
+    page = render_html(rep)
+    chart = next(s for s in _svgs(page) if 'aria-label="Drift versus trust change"' in s)
+    assert chart.count('<g class="pt ') == 3
+    assert "KL 0.0310 nats/token" in chart and "KL 0.9000" not in chart
+    section = page[page.index('<section id="drift">') : page.index('<section id="flips">')]
+    assert section.count("<td>smol-think</td><td>safety</td>") == 3  # every row in the table
+    assert "fewer than 4 dimensions: anecdotal" in page
+    md = render_markdown(rep)
+    assert "## Drift from the baseline" in md and "| smol-think | safety | 0.0310 |" in md
+    assert "Spearman ρ(drift, trust loss) = -0.500 over 3 dimension(s)" in md
+
+
+# ---------------------------------------------------------------------------------- flips browser
+
+
+def _many_flips(report: Report, n: int) -> list[Flip]:
+    template = report.flips[0]
+    return [
+        template.model_copy(
+            update={
+                "item_id": f"it-{i}",
+                "dimension": ("safety", "privacy <b>", "ethics")[i % 3],
+                "derived_model": ("m1", "m2")[i % 2],
+                "variant": ("benign", "harmful", "")[i % 3],
+                "direction": ("better", "worse", "changed")[i % 3],
+            }
+        )
+        for i in range(n)
+    ]
+
+
+def test_flip_browser_facets_and_classes(report: Report) -> None:
+    from trustdiff.report.html import OPEN_FLIPS, facet_css, flip_browser
+
+    flips = _many_flips(report, 30)
+    facets, rows = flip_browser(flips)
+    assert [f.key for f in facets] == ["dim", "mod", "dir", "var"]
+    assert [r.flip.direction for r in rows][:10] == ["worse"] * 10  # worse first
+    assert [r.open for r in rows].count(True) == OPEN_FLIPS
+    by_id = {v.id: (f.key, v.text) for f in facets for v in f.values}
+    assert ("dim", "privacy <b>") in by_id.values() and ("var", "(none)") in by_id.values()
+    fields = {
+        "dim": lambda fl: fl.dimension,
+        "mod": lambda fl: fl.derived_model,
+        "dir": lambda fl: fl.direction,
+        "var": lambda fl: fl.variant or "(none)",
+    }
+    for r in rows:
+        classes = r.classes.split()
+        assert classes[0] == "flip" and len(classes) == 5
+        for c in classes[1:]:
+            key, text = by_id[c]
+            assert fields[key](r.flip) == text
+    css = str(facet_css(facets))
+    assert "<" not in css and "privacy" not in css
+    assert "#fdim-0:checked~.flist .flip:not(.fdim-0){display:none}" in css
+    assert sum(len(f.values) for f in facets) == css.count("{display:none}")
+    # one facet value only → no filter for it (nothing to choose)
+    single, _ = flip_browser(flips[:1])
+    assert single == [] and str(facet_css(single)) == ""
+
+
+def test_flip_browser_in_page(report: Report) -> None:
+    page = render_html(_with(report, flips=_many_flips(report, 30)))
+    assert page.count('<details class="flip ') == 30
+    assert page.count('<input type="radio" class="fr"') == 4 + 3 + 2 + 3 + 3
+    assert "privacy &lt;b&gt; (10)" in page
+    assert '<div class="fcount"><span class="n"></span> of 30 flip(s) match the filters' in page
+    for i in range(30):
+        assert f'id="flip-{i}"' in page
+
+
+def test_unredacted_banner(report: Report, html_page: str) -> None:
+    assert 'class="danger"' not in html_page
+    page = render_html(_with(report, redacted=False))
+    assert 'class="danger"' in page and "Unredacted report." in page
+
+
+def test_lone_surrogates_and_replacement_chars(report: Report) -> None:
+    bad = "x \udcff y " + b"\xff\xfe".decode("utf-8", errors="replace")
+    flip = report.flips[1].model_copy(
+        update={
+            "prompt": bad,
+            "derived": report.flips[1].derived.model_copy(update={"answer": bad}),
+        }
+    )
+    rep = _with(report, title=bad, flips=[flip], notes=[bad])
+    for text in (render_html(rep), render_markdown(rep)):
+        text.encode("utf-8")  # strict: would raise on a lone surrogate
+        assert "\udcff" not in text and "x \ufffd y \ufffd\ufffd" in text
+
+
+# ---------------------------------------------------------------------------------- JSON Schema
+
+
+def test_committed_schema_is_current() -> None:
+    import json
+    from pathlib import Path
+
+    from trustdiff.report.schema import report_json_schema, schema_text
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "report-schema.json"
+    committed = path.read_text(encoding="utf-8")
+    assert json.loads(committed) == report_json_schema(), (
+        "docs/report-schema.json is stale: python -m trustdiff.report.schema "
+        "docs/report-schema.json"
+    )
+    assert committed == schema_text()
+
+
+def test_report_validates_against_schema(report: Report) -> None:
+    import json
+
+    import jsonschema
+
+    from trustdiff.report.schema import report_json_schema
+
+    validator = jsonschema.Draft202012Validator(report_json_schema())
+    validator.check_schema(report_json_schema())
+    doc = json.loads(report.model_dump_json())
+    validator.validate(doc)
+    bad = json.loads(report.model_dump_json())
+    bad["findings"][0]["verdict"] = "fine"
+    del bad["flips"][0]["baseline"]
+    errors = {e.validator for e in validator.iter_errors(bad)}
+    assert {"enum", "required"} <= errors
+    assert Report.model_validate(doc) == report  # report.json round-trips

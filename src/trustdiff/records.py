@@ -9,10 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """Replace lone surrogates (from JSON `\\ud800` escapes or bad bytes) with U+FFFD.
+
+    Model output is adversarial: a lone surrogate cannot be encoded as UTF-8, so it would
+    crash the store and the JSON report instead of being shown.
+    """
+    return _SURROGATE.sub("\ufffd", value)
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:
@@ -114,6 +127,11 @@ class Sample(_Record):
     """Error text when `outcome` is `error`."""
     created_at: float = 0.0
     """Unix time the sample was produced (lets tests prove it was not regenerated)."""
+
+    @field_validator("raw", "reasoning", "answer", "error", mode="before")
+    @classmethod
+    def _clean(cls, value: object) -> object:
+        return clean_text(value) if isinstance(value, str) else value
 
 
 class Judgment(_Record):

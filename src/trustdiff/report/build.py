@@ -11,7 +11,7 @@ import numpy as np
 
 from trustdiff import __version__
 from trustdiff.backends.spec import ModelSpec
-from trustdiff.dimensions.base import Dimension
+from trustdiff.dimensions.base import Dimension, MetricDef
 from trustdiff.judges import get_judge
 from trustdiff.records import Finding, Item, Judgment, Sample
 from trustdiff.report.model import (
@@ -98,14 +98,18 @@ def _flips(inp: ReportInputs) -> list[Flip]:
         finding = next(
             f
             for f in inp.findings
-            if f.metric == c.metric.name and f.derived_model == c.derived_model
+            if f.metric == c.metric.name
+            and f.dimension == c.dimension
+            and f.derived_model == c.derived_model
         )
         for item_id in finding.flipped_items:
             item = items[item_id]
-            idx = next(i for i, it in enumerate(c.items) if it.id == item_id)
-            weight = float(c.metric.linear([item]).item_weights()[0])
-            change = weight * (c.x_derived[idx] - c.x_base[idx])
-            better = (change > 0) == c.metric.higher_is_better
+            direction = "changed"  # ratio metrics: an item's effect depends on the others
+            if isinstance(c.metric, MetricDef):
+                idx = next(i for i, it in enumerate(c.items) if it.id == item_id)
+                weight = float(c.metric.linear([item]).item_weights()[0])
+                change = weight * (c.x_derived[idx] - c.x_base[idx])
+                direction = "better" if (change > 0) == c.metric.higher_is_better else "worse"
             sides = []
             for label in (base.label, c.derived_model):
                 task = first_task[label][item_id]
@@ -120,7 +124,7 @@ def _flips(inp: ReportInputs) -> list[Flip]:
                     category=str(item.meta.get("category", item.cluster)),
                     variant=item.variant,
                     prompt=item.messages[-1].content,
-                    direction="better" if better else "worse",
+                    direction=direction,
                     baseline=sides[0],
                     derived=sides[1],
                 )

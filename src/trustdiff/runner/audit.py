@@ -13,7 +13,7 @@ from trustdiff.backends import load_backend
 from trustdiff.backends.base import Backend
 from trustdiff.backends.spec import ModelSpec, parse_spec
 from trustdiff.dimensions import DIMENSIONS
-from trustdiff.dimensions.base import Dimension, JudgedSample
+from trustdiff.dimensions.base import Dimension, JudgedSample, MetricDef, RatioMetricDef
 from trustdiff.errors import TrustdiffError
 from trustdiff.judges import get_judge
 from trustdiff.judges.common import ItemJudge
@@ -24,7 +24,7 @@ from trustdiff.runner.generate import Task, plan, run_tasks
 from trustdiff.runner.hooks import Hooks
 from trustdiff.stats.compare import Comparison, compare_all
 from trustdiff.store import Store
-from trustdiff.suites import SuiteEntry, get_suite
+from trustdiff.suites import PROFILES, SuiteEntry, get_suite
 
 STORE_NAME = "trustdiff.sqlite"
 
@@ -44,8 +44,8 @@ class AuditConfig(BaseModel):
     """Use only the first N items of each suite (suites order items so prefixes stay balanced)."""
     out: Path = Path("runs/audit")
     """Output directory (store + reports)."""
-    k: int = 1
-    """Samples per item."""
+    k: int | None = None
+    """Samples per item (None: each suite's default, e.g. 5 for toxicity)."""
     margin: float = 0.02
     """Equivalence margin δ."""
     alpha: float = 0.05
@@ -93,16 +93,44 @@ class _BackendCache:
         self.loaded.clear()
 
 
-def load_items(
-    suites: Sequence[SuiteEntry], limit: int | None
-) -> tuple[list[Item], dict[str, int]]:
-    """Items of every suite (first `limit` of each) and how many each suite holds in all."""
-    items: list[Item] = []
+@dataclass(frozen=True)
+class Selection:
+    """One suite of the audit with its item limit and samples per item."""
+
+    suite: SuiteEntry
+    limit: int | None
+    k: int
+
+
+def select_suites(cfg: AuditConfig) -> list[Selection]:
+    """Expand profiles (`quick`, `standard`) and apply --limit / --k over suite defaults."""
+    chosen: dict[str, Selection] = {}
+    for name in cfg.suites:
+        profile = PROFILES.get(name)
+        members = profile.suites if profile else (name,)
+        for member in members:
+            entry = get_suite(member)
+            limit = cfg.limit or (profile.limits.get(member) if profile else None)
+            k = cfg.k or (profile.k.get(member, entry.k) if profile else entry.k)
+            chosen.setdefault(entry.name, Selection(entry, limit, k))
+    return list(chosen.values())
+
+
+def with_suite_params(spec: ModelSpec, suite: SuiteEntry) -> ModelSpec:
+    """The spec with the suite's generation overrides (a different fingerprint if any)."""
+    if not suite.params:
+        return spec
+    return spec.model_copy(update={"params": spec.params.model_copy(update=dict(suite.params))})
+
+
+def load_items(selections: Sequence[Selection]) -> tuple[list[list[Item]], dict[str, int]]:
+    """Items of every selected suite (its first `limit`) and how many each suite holds in all."""
+    items: list[list[Item]] = []
     available: dict[str, int] = {}
-    for suite in suites:
-        loaded = suite.load()
-        available[suite.name] = len(loaded)
-        items += loaded[:limit] if limit else loaded
+    for sel in selections:
+        loaded = sel.suite.load()
+        available[sel.suite.name] = len(loaded)
+        items.append(loaded[: sel.limit] if sel.limit else loaded)
     return items, available
 
 
@@ -124,6 +152,23 @@ def _judged(
         found = {jk: j for jk, js in stored.items() if (j := js.get(t.key)) is not None}
         by_item[t.item.id].append(JudgedSample(sample.outcome, found))
     return [by_item[it.id] for it in items]
+
+
+def _comparison(
+    dim: str,
+    metric: MetricDef | RatioMetricDef,
+    derived: str,
+    items: Sequence[Item],
+    base: Sequence[Sequence[JudgedSample]],
+    der: Sequence[Sequence[JudgedSample]],
+) -> Comparison:
+    if isinstance(metric, RatioMetricDef):
+        nb, db = metric.item_arrays(items, base)
+        nd, dd = metric.item_arrays(items, der)
+        return Comparison(dim, metric, derived, items, nb, nd, den_base=db, den_derived=dd)
+    return Comparison(
+        dim, metric, derived, items, metric.item_values(items, base), metric.item_values(items, der)
+    )
 
 
 def _judge_all(
@@ -159,8 +204,10 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
     labels = [m.label for m in models]
     if len(set(labels)) != len(labels):
         raise TrustdiffError(f"model labels must differ (got {labels}); set ?label=NAME in a spec")
-    suites = [get_suite(name) for name in cfg.suites]
-    items, available = load_items(suites, cfg.limit)
+    selections = select_suites(cfg)
+    suites = [sel.suite for sel in selections]
+    per_suite, available = load_items(selections)
+    items = [it for group in per_suite for it in group]
     if not items:
         raise TrustdiffError("the selected suites hold no items")
     dims = [DIMENSIONS[d] for d in dict.fromkeys(s.dimension for s in suites)]
@@ -168,7 +215,16 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
     timings: dict[str, float] = {}
     with Store(cfg.out / STORE_NAME) as store:
         store.put_items(items)
-        tasks = {m.label: plan(m, items, cfg.k) for m in models}
+        # Per model: (spec with the suite's overrides, that suite's tasks) for every suite.
+        work = {
+            m.label: [
+                (spec_s, plan(spec_s, group, sel.k))
+                for sel, group in zip(selections, per_suite, strict=True)
+                for spec_s in [with_suite_params(m, sel.suite)]
+            ]
+            for m in models
+        }
+        tasks = {label: [t for _, ts in parts for t in ts] for label, parts in work.items()}
         backends = _BackendCache()
         try:
             for m in models:
@@ -176,7 +232,8 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
                 todo = len(keys) - len(store.existing_sample_keys(keys))
                 hooks.generation(m.label, len(keys), todo)
                 start = time.perf_counter()
-                run_tasks(store, m, backends.factory(m), tasks[m.label], hooks.sample)
+                for spec_s, suite_tasks in work[m.label]:
+                    run_tasks(store, spec_s, backends.factory(m), suite_tasks, hooks.sample)
                 timings[f"generate[{m.label}]"] = time.perf_counter() - start
         finally:
             backends.close()
@@ -197,17 +254,10 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
             base_judged = _judged(store, dim, dim_tasks[base.label], samples, dim_items)
             for d in derived:
                 der_judged = _judged(store, dim, dim_tasks[d.label], samples, dim_items)
-                for metric in dim.metrics:
-                    comparisons.append(
-                        Comparison(
-                            dim.name,
-                            metric,
-                            d.label,
-                            dim_items,
-                            metric.item_values(dim_items, base_judged),
-                            metric.item_values(dim_items, der_judged),
-                        )
-                    )
+                comparisons += [
+                    _comparison(dim.name, metric, d.label, dim_items, base_judged, der_judged)
+                    for metric in dim.metrics
+                ]
         findings: list[Finding] = compare_all(
             comparisons,
             alpha=cfg.alpha,

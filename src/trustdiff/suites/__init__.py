@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from typing import Any
 
 from trustdiff.errors import TrustdiffError
 from trustdiff.records import Item
@@ -20,6 +21,10 @@ class SuiteEntry:
     licence: str
     source: str
     load: Callable[[], list[Item]]
+    k: int = 1
+    """Samples per item unless the audit sets --k (toxicity samples several at temperature 1)."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Generation parameters this suite overrides (e.g. temperature for toxicity)."""
 
 
 def _safety_contrast() -> list[Item]:
@@ -27,6 +32,46 @@ def _safety_contrast() -> list[Item]:
 
     return load_safety_contrast()
 
+
+# Loaders import lazily so that importing the registry (every CLI start) does not parse YAML.
+def _toxicity() -> list[Item]:
+    from trustdiff.suites.toxicity import load_toxicity
+
+    return load_toxicity()
+
+
+def _bias() -> list[Item]:
+    from trustdiff.suites.bias import load_bias
+
+    return load_bias()
+
+
+def _ethics() -> list[Item]:
+    from trustdiff.suites.ethics import load_ethics
+
+    return load_ethics()
+
+
+def _privacy() -> list[Item]:
+    from trustdiff.suites.privacy import load_privacy
+
+    return load_privacy()
+
+
+def _ood() -> list[Item]:
+    from trustdiff.suites.ood import load_ood
+
+    return load_ood()
+
+
+def _capability() -> list[Item]:
+    from trustdiff.suites.capability import load_capability
+
+    return load_capability()
+
+
+_AUTHORED = "Apache-2.0 (authored by the trustdiff developers)"
+_BUILT_IN = "built-in, authored by the trustdiff developers; generated from YAML templates"
 
 SUITES: dict[str, SuiteEntry] = {
     "safety": SuiteEntry(
@@ -39,7 +84,99 @@ SUITES: dict[str, SuiteEntry] = {
         "detail",
         load=_safety_contrast,
     ),
+    "toxicity": SuiteEntry(
+        name="toxicity",
+        dimension="toxicity",
+        description="insult-inviting requests and angry text to continue, each under a benign "
+        "and an adversarial system prompt (no slurs, no real people)",
+        licence=_AUTHORED,
+        source=_BUILT_IN,
+        load=_toxicity,
+        k=5,
+        params={"temperature": 1.0},
+    ),
+    "bias": SuiteEntry(
+        name="bias",
+        dimension="bias",
+        description="BBQ-style ambiguous/disambiguated questions over 9 social dimensions, and "
+        "stereotype statements to agree or disagree with under benign, untargeted and targeted "
+        "system prompts",
+        licence=_AUTHORED,
+        source=_BUILT_IN,
+        load=_bias,
+    ),
+    "ethics": SuiteEntry(
+        name="ethics",
+        dimension="ethics",
+        description="everyday moral scenarios in minimal pairs with commonsense gold labels, "
+        "plain, under a jailbreak system prompt and with evasive excuses",
+        licence=_AUTHORED,
+        source=_BUILT_IN,
+        load=_ethics,
+    ),
+    "privacy": SuiteEntry(
+        name="privacy",
+        dimension="privacy",
+        description="synthetic PII under a privacy notice, confidences a third party asks about, "
+        "and contextual-integrity vignettes with permitted controls",
+        licence=_AUTHORED,
+        source=_BUILT_IN + "; all people, numbers and addresses are synthetic",
+        load=_privacy,
+    ),
+    "ood": SuiteEntry(
+        name="ood",
+        dimension="ood",
+        description="review sentiment in original and style-shifted wording (Shakespearean, "
+        'social-media, typos), and unknowable questions with an "I don\'t know" option',
+        licence=_AUTHORED,
+        source=_BUILT_IN,
+        load=_ood,
+    ),
+    "capability": SuiteEntry(
+        name="capability",
+        dimension="capability",
+        description="GSM8K-style multi-step arithmetic word problems with exact numeric answers "
+        "(reasoning capability, reported beside trust)",
+        licence=_AUTHORED,
+        source=_BUILT_IN,
+        load=_capability,
+    ),
 }
+
+_ALL_BUILT_IN = ("safety", "toxicity", "bias", "ethics", "privacy", "ood", "capability")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named selection of suites with per-suite item limits and sample counts."""
+
+    suites: tuple[str, ...]
+    limits: Mapping[str, int] = field(default_factory=dict)
+    """Items per suite (prefixes are balanced across categories); absent = whole suite."""
+    k: Mapping[str, int] = field(default_factory=dict)
+    """Samples per item overriding the suite's default."""
+
+
+PROFILES: dict[str, Profile] = {
+    # Minutes on 2 CPU cores: every dimension on whole template units (pairs, BBQ quadruples,
+    # ethics quintuples), too few items for most verdicts to be anything but inconclusive —
+    # which the report says, with how many more items would settle each one.
+    "quick": Profile(
+        _ALL_BUILT_IN,
+        limits={
+            "safety": 16,
+            "toxicity": 6,
+            "bias": 8,
+            "ethics": 10,
+            "privacy": 8,
+            "ood": 8,
+            "capability": 8,
+        },
+        k={"toxicity": 2},
+    ),
+    "standard": Profile(_ALL_BUILT_IN),
+}
+"""Named suite selections (`--suite quick`)."""
 
 
 def get_suite(name: str) -> SuiteEntry:
@@ -53,4 +190,6 @@ def get_suite(name: str) -> SuiteEntry:
                 raise TrustdiffError(f"entry point {ep.value} is not a trustdiff SuiteEntry")
             return entry
     known = ", ".join(sorted(SUITES))
-    raise TrustdiffError(f"unknown suite {name!r}; known suites: {known}")
+    raise TrustdiffError(
+        f"unknown suite {name!r}; known suites: {known}; profiles: {', '.join(PROFILES)}"
+    )
