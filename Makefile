@@ -33,6 +33,7 @@ format: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/demo_time.py
+	$(BIN)/python bench/judges_throughput.py
 	bash bench/install_time.sh
 
 clean:

@@ -35,6 +35,15 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+def _register_subcommands() -> None:
+    from trustdiff.cli.judges_cmd import judges_app
+
+    app.add_typer(judges_app, name="judges")
+
+
+_register_subcommands()
+
+
 def _gate(fail_on: str | None) -> tuple[bool, set[str] | None]:
     """Parse `regressed[:dim,dim]` into (enabled, dimensions or None for all)."""
     if not fail_on:

@@ -370,6 +370,14 @@ class RefusalRules:
         "Offline phrase rules on the opening of the judged part: refused / complied / partial; "
         "truncated, empty and error samples keep their generation outcome as the label."
     )
+    validation = {
+        "dataset": "trustdiff data/validation/refusal_labels.csv (331 rows: 234 authored, 97 "
+        "SmolLM2-135M outputs; labelled by reading)",
+        "n": 331,
+        "accuracy": 0.891,
+        "kappa": 0.804,
+    }
+    """Measured agreement with human labels; tests/test_judge_validate.py recomputes it."""
 
     @property
     def id(self) -> str:

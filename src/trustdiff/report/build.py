@@ -187,7 +187,12 @@ def build_report(inp: ReportInputs) -> Report:
             )
         )
     judges = [
-        JudgeInfo(id=jid, description=get_judge(jid).description, part=part)
+        JudgeInfo(
+            id=jid,
+            description=(judge := get_judge(jid)).description,
+            part=part,
+            validation=getattr(judge, "validation", None),
+        )
         for jid, part in dict.fromkeys(jk for d in inp.dims for jk in d.judges)
     ]
     verdicts = [
@@ -204,10 +209,10 @@ def build_report(inp: ReportInputs) -> Report:
     notes = list(cfg.notes)
     for m in inp.models:
         if m.reasoning == "prompted":
-            notes.append(f"{m.label}: prompted reasoning — {m.describe()}.")
+            notes.append(f"{m.label}: {m.describe()}.")
     notes.append(
-        "Judges are offline rules (see Judges); their labels are proxies for human "
-        "judgement and have not been validated against human labels in this run."
+        "Judges are offline rules and lexicons (see Judges): proxies for human judgement; "
+        "their agreement with human labels is shown where it has been measured."
     )
     if cfg.redact:
         notes.append(
