@@ -37,8 +37,10 @@ err = Console(stderr=True)
 
 def _register_subcommands() -> None:
     from trustdiff.cli.judges_cmd import judges_app
+    from trustdiff.cli.suites_cmd import suites_app
 
     app.add_typer(judges_app, name="judges")
+    app.add_typer(suites_app, name="suites")
 
 
 _register_subcommands()

@@ -179,10 +179,28 @@ PROFILES: dict[str, Profile] = {
 """Named suite selections (`--suite quick`)."""
 
 
+def _user_suite(path: str) -> SuiteEntry:
+    from pathlib import Path
+
+    from trustdiff.suites.user import load_user_suite
+
+    suite, dimension, items = load_user_suite(Path(path))
+    return SuiteEntry(
+        name=suite,
+        dimension=dimension,
+        description=f"user suite from {path}",
+        licence="as given by the user",
+        source=f"user file {path}",
+        load=lambda: items,
+    )
+
+
 def get_suite(name: str) -> SuiteEntry:
     """Look a suite up by name (built-ins first, then entry points)."""
     if name in SUITES:
         return SUITES[name]
+    if name.endswith((".jsonl", ".yaml", ".yml")):
+        return _user_suite(name)
     for ep in entry_points(group="trustdiff.suites"):
         if ep.name == name:
             entry = ep.load()
