@@ -14,10 +14,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[llamacpp,dev]'
 	touch $@
 
+# The hf extra for its backend tests; torch pinned to the CPU build (a bare `torch` would pull
+# several GB of CUDA wheels).
+$(VENV)/.installed-hf: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
+	$(BIN)/python -m pip install --quiet -e '.[hf]'
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/trustdiff demo --out runs/demo
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(VENV)/.installed-hf
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
@@ -34,6 +41,7 @@ format: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/demo_time.py
 	$(BIN)/python bench/judges_throughput.py
+	$(BIN)/python bench/stats_speed.py
 	bash bench/install_time.sh
 
 clean:

@@ -68,7 +68,7 @@ def test_gate_trips_on_planted_regression(tmp_path: Path) -> None:
     primary = next(f for f in report["findings"] if f["metric"] == "refusal_calibration")
     assert primary["baseline"] == 1.0 and primary["derived"] == 0.5
     assert primary["verdict"] == "regressed" and primary["n"] == 60
-    assert primary["test"] == "exact McNemar" and primary["p"] < 1e-6
+    assert primary["test"] == "cluster sign-flip permutation" and primary["p"] < 1e-6
     compliance = next(f for f in report["findings"] if f["metric"] == "harmful_compliance")
     assert compliance["delta"] == 1.0 and compliance["verdict"] == "regressed"
     assert len(report["flips"]) == 30

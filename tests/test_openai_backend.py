@@ -372,8 +372,10 @@ def test_openai_spec_and_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
         ("openai:http://h/v1#m?seed=1&label=a&seed=2", r"option\(s\) seed given twice"),
         ("openai:http://user:pw@h/v1#m", "never put credentials"),
         ("gguf:default?api_key_env=X", "unknown option"),
-        ("hf:Qwen/Qwen3-8B", r"hf: backend not installed: pip install 'trustdiff\[hf\]'"),
-        ("vllm:Qwen/Qwen3-8B", r"vllm: backend not installed: pip install 'trustdiff\[vllm\]'"),
+        ("hf:Qwen/Qwen3-8B?dtype=int3", "dtype"),
+        ("hf:?dtype=float32", "needs a model path"),
+        ("vllm:Qwen/Qwen3-8B?tensor_parallel_size=0", "tensor_parallel_size"),
+        ("vllm:Qwen/Qwen3-8B?api_key_env=X", "unknown option"),
     ],
 )
 def test_bad_openai_specs(spec: str, message: str) -> None:

@@ -58,3 +58,15 @@ def test_not_a_gguf_file(tmp_path: Path) -> None:
     bad.write_bytes(b"PK\x03\x04 not gguf")
     with pytest.raises(SpecError, match="not a GGUF file"):
         parse_spec(f"gguf:{bad}")
+
+
+def test_hf_and_vllm_specs_fingerprint_options() -> None:
+    a = parse_spec("hf:Qwen/Qwen3-8B?enable_thinking=false&batch_size=4")
+    b = parse_spec("hf:Qwen/Qwen3-8B?enable_thinking=false&batch_size=16")
+    c = parse_spec("hf:Qwen/Qwen3-8B?enable_thinking=true")
+    assert a.backend_options["chat_template_kwargs"] == {"enable_thinking": False}
+    assert a.fingerprint() == b.fingerprint()  # batch size only changes speed
+    assert a.fingerprint() != c.fingerprint()
+    v = parse_spec("vllm:Qwen/Qwen3-8B?tensor_parallel_size=2")
+    assert v.kind == "vllm" and v.backend_options["tensor_parallel_size"] == 2
+    assert v.fingerprint() != a.fingerprint()

@@ -22,7 +22,24 @@ def _openai(spec: ModelSpec) -> Backend:
     return OpenAIBackend(spec)
 
 
-LOADERS: dict[str, Callable[[ModelSpec], Backend]] = {"gguf": _llamacpp, "openai": _openai}
+def _hf(spec: ModelSpec) -> Backend:
+    from trustdiff.backends.hf import load_hf
+
+    return load_hf(spec, spec.backend_options)
+
+
+def _vllm(spec: ModelSpec) -> Backend:
+    from trustdiff.backends.vllm_offline import load_vllm
+
+    return load_vllm(spec, spec.backend_options)
+
+
+LOADERS: dict[str, Callable[[ModelSpec], Backend]] = {
+    "hf": _hf,
+    "vllm": _vllm,
+    "gguf": _llamacpp,
+    "openai": _openai,
+}
 
 
 def load_backend(spec: ModelSpec) -> Backend:

@@ -27,7 +27,6 @@ class LlamaCppBackend:
     ) -> None:
         try:
             import llama_cpp
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError:
             raise BackendError(
                 "the embedded backend needs llama-cpp-python: pip install 'trustdiff[llamacpp]'"
@@ -45,17 +44,7 @@ class LlamaCppBackend:
             )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp could not load {spec.target}: {exc}") from None
-        template = self._llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise BackendError(f"{spec.target} has no chat template in its GGUF metadata")
-        self._template = template
-        vocab = self._llm._model
-        self._formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=vocab.token_get_text(self._llm.token_eos()),
-            bos_token=vocab.token_get_text(self._llm.token_bos()),
-            add_generation_prompt=True,
-        )
+        self._template, self._formatter = chat_formatter(self._llm._model, spec.target)
 
     @property
     def llm(self) -> Any:
@@ -67,9 +56,7 @@ class LlamaCppBackend:
 
     def render(self, messages: Sequence[Message], prefill: str = "") -> tuple[str, list[str]]:
         """Prompt text (template + prefill) and the template's stop strings."""
-        rendered = self._formatter(messages=[m.model_dump() for m in messages])  # type: ignore[misc]
-        stops = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
-        return rendered.prompt + prefill, [s for s in stops if s]
+        return render_chat(self._formatter, messages, prefill)
 
     def count_tokens(self, text: str) -> int:
         if not text:
@@ -107,3 +94,27 @@ class LlamaCppBackend:
 
     def close(self) -> None:
         self._llm.close()
+
+
+def chat_formatter(model: Any, target: str) -> tuple[str, Any]:
+    """The GGUF's own chat template and a formatter for it, from a loaded llama-cpp-python
+    `LlamaModel`. Shared with the batched engine so both render byte-identical prompts."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = model.metadata().get("tokenizer.chat_template")
+    if not template:
+        raise BackendError(f"{target} has no chat template in its GGUF metadata")
+    formatter = Jinja2ChatFormatter(
+        template=template,
+        eos_token=model.token_get_text(model.token_eos()),
+        bos_token=model.token_get_text(model.token_bos()),
+        add_generation_prompt=True,
+    )
+    return template, formatter
+
+
+def render_chat(formatter: Any, messages: Sequence[Message], prefill: str) -> tuple[str, list[str]]:
+    """Prompt text (template + prefill) and the template's stop strings."""
+    rendered = formatter(messages=[m.model_dump() for m in messages])
+    stops = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
+    return rendered.prompt + prefill, [s for s in stops if s]

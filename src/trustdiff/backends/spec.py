@@ -27,11 +27,31 @@ from trustdiff.records import stable_hash
 
 DEFAULT_ALIASES = ("default", "smollm2", "smollm2-135m")
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-KINDS = ("gguf", "openai")
-PLANNED_KINDS = {"hf": "hf", "vllm": "vllm"}
+KINDS = ("gguf", "openai", "hf", "vllm")
+PLANNED_KINDS: dict[str, str] = {}
 """Recognised kinds whose backends are not part of this install (kind → pip extra)."""
+_LOCAL_OPTIONS = {
+    "hf": frozenset(
+        {"trust_remote_code", "chat_template_kwargs", "device", "dtype", "batch_size", "threads"}
+    ),
+    "vllm": frozenset(
+        {
+            "tensor_parallel_size",
+            "chat_template_kwargs",
+            "dtype",
+            "trust_remote_code",
+            "gpu_memory_utilization",
+            "max_model_len",
+            "batch_size",
+        }
+    ),
+}
+"""Backend options of the local `hf:` / `vllm:` kinds (validated by their option models)."""
 PARAM_KEYS = frozenset(GenParams.model_fields)
+_COMMON_KEYS = frozenset({"reasoning", "label", "system", "think_budget", "enable_thinking"})
 SPEC_KEYS: dict[str, frozenset[str]] = {
+    "hf": _COMMON_KEYS | _LOCAL_OPTIONS["hf"],
+    "vllm": _COMMON_KEYS | _LOCAL_OPTIONS["vllm"],
     "gguf": frozenset({"reasoning", "label", "system", "n_ctx", "think_budget"}),
     "openai": frozenset(
         {
@@ -103,9 +123,25 @@ class ModelSpec(BaseModel):
     """`openai`: retries of one request before it fails."""
     retry_budget: int = Field(100, ge=0)
     """`openai`: retries allowed in total for this model in one run (bounds a flaky server)."""
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    """`hf` / `vllm`: validated backend options (trust_remote_code, dtype, template kwargs…)."""
+    backend_fingerprint: dict[str, Any] = Field(default_factory=dict)
+    """`hf` / `vllm`: the backend options that change samples (not batch size or threads)."""
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the output; never equal for different models."""
+        if self.kind in _LOCAL_OPTIONS:
+            return stable_hash(
+                {
+                    "kind": self.kind,
+                    "weights": self.weights_id,
+                    "reasoning": self.reasoning,
+                    "system": self.system,
+                    "think_budget": self.think_budget if self.reasoning == "prompted" else None,
+                    "params": self.params.model_dump(),
+                    "backend": self.backend_fingerprint,
+                }
+            )
         if self.kind == "openai":
             return stable_hash(
                 {
@@ -340,4 +376,47 @@ def parse_spec(
         raise SpecError(f"unknown model spec {spec!r}: {_USAGE}")
     if kind == "openai":
         return _parse_openai(spec, rest, default_label, base_params)
+    if kind in _LOCAL_OPTIONS:
+        return _parse_local(kind, spec, rest, default_label, base_params)
     return _parse_gguf(spec, rest, default_label, base_params)
+
+
+def _parse_local(
+    kind: str, spec: str, rest: str, default_label: str, base_params: GenParams | None
+) -> ModelSpec:
+    """`hf:PATH|HUB_ID|FILE.gguf[?…]` and `vllm:PATH|HUB_ID[?…]`: options checked now, weights
+    identified by content (local paths) so the fingerprint follows the weights, not the path."""
+    from trustdiff.backends.hf import HFOptions, parse_options, weights_fingerprint
+    from trustdiff.backends.vllm_offline import VLLMOptions
+
+    target, _, query = rest.partition("?")
+    if not target.strip():
+        raise SpecError(f"{kind}: spec {spec!r} needs a model path or hub id")
+    params, extra = _options(query, spec, kind)
+    raw = {k: v for k, v in extra.items() if k in _LOCAL_OPTIONS[kind]}
+    template_kwargs = _extra_body(
+        {k: v for k, v in extra.items() if k in ("chat_template_kwargs", "enable_thinking")},
+        spec,
+    ).get("chat_template_kwargs")
+    if template_kwargs:
+        raw["chat_template_kwargs"] = template_kwargs
+    opts: HFOptions | VLLMOptions = (
+        parse_options(HFOptions, raw, kind=kind, spec=spec)
+        if kind == "hf"
+        else parse_options(VLLMOptions, raw, kind=kind, spec=spec)
+    )
+    try:
+        fields: dict[str, Any] = {
+            "kind": kind,
+            "target": target,
+            "label": extra.get("label") or default_label or Path(target).name,
+            "reasoning": extra.get("reasoning", "none"),
+            "system": extra.get("system"),
+            "think_budget": int(extra.get("think_budget", 192)),
+            "weights_id": weights_fingerprint(target),
+            "backend_options": opts.model_dump(mode="json"),
+            "backend_fingerprint": opts.fingerprint(),
+        }
+    except ValueError as exc:
+        raise SpecError(f"bad option in model spec {spec!r}: {exc}") from None
+    return _build(spec, fields, params, base_params or GenParams())

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from trustdiff.stats.paired import FloatArray, PairedResult
+from trustdiff.stats.paired import FloatArray, PairedResult, floor_from_clusters
 
 RatioFunction = Callable[[FloatArray], FloatArray]
 """Maps ratios of shape (..., J) to metric values of shape (...); NaN where undefined."""
@@ -53,8 +53,15 @@ def compare_functional(
     n_resamples: int = 10_000,
     seed: int = 0,
     chunk: int = 1000,
+    span: float = 2.0,
 ) -> PairedResult:
-    """Compare f(ratios) between two models on the same items (arrays are items × J)."""
+    """Compare f(ratios) between two models on the same items (arrays are items × J).
+
+    `span` is the width of the metric's range (2 for BBQ scores in [−1, 1]). It bounds how far
+    one cluster could move Δ (span × its share of the items), which gives the small-sample
+    floor: without it, identical answers on a few items would collapse the bootstrap to a
+    point and certify "preserved".
+    """
     rng = np.random.default_rng(seed)
     codes, n_clusters = _codes(clusters)
     sums = [
@@ -85,6 +92,9 @@ def compare_functional(
         total += int(finite.sum())
     p = (hits + 1) / (total + 1) if np.isfinite(delta) and delta != 0 else 1.0
     changed = np.any(num_base != num_derived, axis=1) | np.any(den_base != den_derived, axis=1)
+    share = np.bincount(codes, minlength=n_clusters) / max(len(codes), 1)
+    finite_delta = delta if np.isfinite(delta) else 0.0
+    floor = floor_from_clusters(finite_delta * share, span * share)
     return PairedResult(
         baseline=base_v,
         derived=der_v,
@@ -94,4 +104,8 @@ def compare_functional(
         n=int(num_base.shape[0]),
         boot_deltas=boot,
         flipped=tuple(int(i) for i in np.flatnonzero(changed)),
+        floor=floor,
+        nonzero_units=int(
+            np.sum(np.bincount(codes, weights=changed.astype(float), minlength=n_clusters) > 0)
+        ),
     )

@@ -1,0 +1,396 @@
+"""Batched embedded decoding: several sequences through one llama.cpp context at once.
+
+One decode step feeds the last token of every active sequence in a single `llama_decode`, so
+the weights are read once per step instead of once per sequence; when a sequence finishes, the
+next request takes its slot at once (continuous batching).
+
+At temperature 0 the output is token-identical to `LlamaCppBackend` (single stream) because
+every matrix product a sequence sees keeps the shape and memory layout it has there:
+
+- the KV cache is *not* unified: each slot owns a stream whose cells start at 0, as in a fresh
+  single-stream context. In a unified cache a sequence's cells sit at some offset among the
+  others' and the softmax / attention-times-V reductions group its terms differently (SIMD
+  lanes), which flips greedy tokens after a few dozen tokens;
+- a prompt is decoded alone, in the same chunks of `n_batch` tokens as llama-cpp-python's
+  `Llama.eval`. Mixed with other sequences' tokens, llama.cpp splits the batch so a prompt
+  piece can become a single row, and ggml then switches the attention product from
+  llamafile's tinyBLAS to its own dot product, whose summation order differs;
+- decode steps hold exactly one token per sequence, so each stream's attention product has one
+  row, as in single-stream decoding.
+
+Sampling replays llama-cpp-python's `create_completion` chain (penalties, top-k, typical,
+top-p, min-p 0.05, temperature, seeded dist; greedy at temperature 0), as do the stop rules
+(end-of-generation tokens, stop strings, the incomplete-UTF-8 hold-back, `max_tokens`), so the
+same seed gives the same sample as the single-stream backend.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trustdiff.backends.base import Generation, GenParams
+from trustdiff.backends.llamacpp import chat_formatter, render_chat
+from trustdiff.backends.spec import ModelSpec
+from trustdiff.errors import BackendError
+from trustdiff.records import Message
+
+PROMPT_CHUNK = 512
+"""Prompt tokens per decode call: llama-cpp-python's default `n_batch` (same chunking)."""
+PENALTY_LAST_N = 64
+"""Repeat-penalty window: llama-cpp-python's `last_n_tokens_size` default."""
+MIN_P = 0.05
+"""`create_completion`'s default min-p, which the single-stream backend leaves in place."""
+_UTF8_LEADS = ((2, 192), (3, 224), (4, 240))
+
+BatchResult = Generation | BackendError
+"""A request's outcome: one bad request (e.g. a prompt longer than the context) does not sink
+the others."""
+OnDone = Callable[[int, BatchResult], None]
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One generation request (the arguments of `Backend.generate`)."""
+
+    messages: Sequence[Message]
+    """Chat messages, rendered with the GGUF's template."""
+    params: GenParams
+    """Sampling parameters."""
+    prefill: str = ""
+    """Text opening the assistant turn (e.g. `<think>`)."""
+    k: int = 0
+    """Sample index; offsets the seed."""
+
+
+@dataclass
+class _Seq:
+    """Decoding state of one request while it holds a slot."""
+
+    index: int
+    slot: int
+    prompt: list[int]
+    max_tokens: int
+    stops: list[bytes]
+    sampler: Any
+    """llama.cpp sampler chain, or None for plain greedy (numpy argmax, same tie rule)."""
+    start: float
+    tokens: list[int] = field(default_factory=list)
+    raw: bytearray = field(default_factory=bytearray)
+    multibyte: int = 0
+    text: bytes | None = None
+    finish: str | None = None
+
+
+class BatchedLlamaCpp:
+    """A GGUF model decoding up to `n_parallel` requests together in this process."""
+
+    def __init__(
+        self, spec: ModelSpec, *, n_parallel: int = 8, n_threads: int | None = None
+    ) -> None:
+        try:
+            import llama_cpp
+            from llama_cpp import _internals
+            from llama_cpp._logger import set_verbose
+        except ImportError:
+            raise BackendError(
+                "the embedded backend needs llama-cpp-python: pip install 'trustdiff[llamacpp]'"
+            ) from None
+        if not 1 <= n_parallel <= llama_cpp.llama_max_parallel_sequences():
+            raise BackendError(
+                f"n_parallel must be 1..{llama_cpp.llama_max_parallel_sequences()}, "
+                f"not {n_parallel}"
+            )
+        self._lc: Any = llama_cpp
+        self._internals: Any = _internals
+        self.spec = spec
+        self.name = f"llama-cpp-python {llama_cpp.__version__} batched"
+        self.n_parallel = n_parallel
+        set_verbose(False)  # what Llama(verbose=False) does: llama.cpp logs errors only
+        self._stack = ExitStack()
+        try:
+            self._load(spec, n_parallel, n_threads or os.cpu_count() or 1)
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _load(self, spec: ModelSpec, n_parallel: int, n_threads: int) -> None:
+        lc = self._lc
+        mparams = lc.llama_model_default_params()
+        mparams.n_gpu_layers = 0  # as Llama() by default: the CPU path the tests compare with
+        try:
+            self._model = self._internals.LlamaModel(
+                path_model=spec.target, params=mparams, verbose=False
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"llama.cpp could not load {spec.target}: {exc}") from None
+        self._stack.callback(self._model.close)
+        self._template, self._formatter = chat_formatter(self._model, spec.target)
+        self._vocab = self._model.vocab
+        self._n_vocab = int(lc.llama_vocab_n_tokens(self._vocab))
+        self._pieces: dict[int, bytes] = {}
+        self._piece_buf = ctypes.create_string_buffer(64)
+        self.n_ctx = spec.n_ctx
+        self._chunk = min(spec.n_ctx, PROMPT_CHUNK)
+        cparams = lc.llama_context_default_params()
+        cparams.n_ctx = spec.n_ctx * n_parallel
+        cparams.n_batch = max(self._chunk, n_parallel)
+        cparams.n_ubatch = cparams.n_batch
+        cparams.n_seq_max = n_parallel
+        cparams.kv_unified = False
+        cparams.n_threads = n_threads
+        cparams.n_threads_batch = n_threads
+        cparams.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_DISABLED  # as Llama()
+        ctx = lc.llama_init_from_model(self._model.model, cparams)
+        if ctx is None:
+            raise BackendError(
+                f"llama.cpp could not create a context of {n_parallel} x {spec.n_ctx} tokens"
+            )
+        self._ctx = ctx
+        self._stack.callback(lc.llama_free, ctx)
+        got = int(lc.llama_n_ctx_seq(ctx))
+        if got < spec.n_ctx:
+            raise BackendError(f"llama.cpp gave {got} tokens per sequence, not {spec.n_ctx}")
+        self._mem = lc.llama_get_memory(ctx)
+        self._batch = lc.llama_batch_init(cparams.n_batch, 0, 1)
+        self._stack.callback(lc.llama_batch_free, self._batch)
+        lc.llama_memory_clear(self._mem, True)
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": self.name, "weights": self.spec.weights_id, "template": self._template}
+
+    def render(self, messages: Sequence[Message], prefill: str = "") -> tuple[str, list[str]]:
+        """Prompt text (template + prefill) and the template's stop strings."""
+        return render_chat(self._formatter, messages, prefill)
+
+    def count_tokens(self, text: str) -> int:
+        if not text:
+            return 0
+        return len(self._model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def generate(
+        self, messages: Sequence[Message], params: GenParams, *, prefill: str = "", k: int = 0
+    ) -> Generation:
+        result = self.generate_many([BatchRequest(tuple(messages), params, prefill, k)])[0]
+        if isinstance(result, BackendError):
+            raise result
+        return result
+
+    def generate_many(
+        self, requests: Sequence[BatchRequest], on_done: OnDone | None = None
+    ) -> list[BatchResult]:
+        """Generate every request, `n_parallel` at a time, in request order.
+
+        `on_done(index, result)` fires as soon as a request finishes (so a caller can store it
+        at once); a request the model cannot take gets a BackendError, the others still run.
+        """
+        results: list[BatchResult | None] = [None] * len(requests)
+
+        def done(i: int, result: BatchResult) -> None:
+            results[i] = result
+            if on_done is not None:
+                on_done(i, result)
+
+        queue = deque(range(len(requests)))
+        free = list(range(self.n_parallel - 1, -1, -1))
+        active: list[_Seq] = []
+        try:
+            while queue or active:
+                while queue and free:
+                    i = queue.popleft()
+                    try:
+                        seq = self._start(i, requests[i], free[-1])
+                    except BackendError as exc:
+                        done(i, exc)
+                        continue
+                    free.pop()
+                    active.append(seq)
+                    self._retire(active, free, done)
+                if active:
+                    self._step(active)
+                    self._retire(active, free, done)
+        finally:
+            for seq in active:
+                self._release(seq)
+        return [r if r is not None else BackendError("not generated") for r in results]
+
+    def _start(self, index: int, req: BatchRequest, slot: int) -> _Seq:
+        """Tokenize, decode the prompt alone in its slot's stream, sample the first token."""
+        prompt_text, template_stops = self.render(req.messages, req.prefill)
+        prompt = self._prompt_tokens(prompt_text)
+        if len(prompt) >= self.n_ctx:
+            raise BackendError(
+                f"llama.cpp rejected the prompt: Requested tokens ({len(prompt)}) exceed "
+                f"context window of {self.n_ctx}"
+            )
+        params = req.params
+        max_tokens = min(params.max_tokens, self.n_ctx - len(prompt))
+        stops = [s.encode("utf-8") for s in (*template_stops, *params.stop)]
+        seq = _Seq(
+            index=index,
+            slot=slot,
+            prompt=prompt,
+            max_tokens=max_tokens,
+            stops=stops,
+            sampler=self._sampler(params, params.seed + req.k),
+            start=time.perf_counter(),
+        )
+        batch, last = self._batch, 0
+        try:
+            # A clean stream: its cells start at 0, as in a fresh single-stream context.
+            self._lc.llama_memory_seq_rm(self._mem, slot, -1, -1)
+            for lo in range(0, len(prompt), self._chunk):
+                piece = prompt[lo : lo + self._chunk]
+                last = len(piece) - 1
+                for j, token in enumerate(piece):
+                    batch.token[j] = token
+                    batch.pos[j] = lo + j
+                    batch.n_seq_id[j] = 1
+                    batch.seq_id[j][0] = slot
+                    batch.logits[j] = j == last
+                batch.n_tokens = len(piece)
+                self._decode(1)
+            self._accept(seq, self._sample(seq, last))
+        except BaseException:
+            self._release(seq)
+            raise
+        return seq
+
+    def _step(self, active: list[_Seq]) -> None:
+        """One decode step: the last token of every active sequence, one row each."""
+        batch = self._batch
+        for n, seq in enumerate(active):
+            batch.token[n] = seq.tokens[-1]
+            batch.pos[n] = len(seq.prompt) + len(seq.tokens) - 1
+            batch.n_seq_id[n] = 1
+            batch.seq_id[n][0] = seq.slot
+            batch.logits[n] = True
+        batch.n_tokens = len(active)
+        self._decode(len(active))
+        for n, seq in enumerate(active):
+            self._accept(seq, self._sample(seq, n))
+
+    def _decode(self, n_seqs: int) -> None:
+        rc = int(self._lc.llama_decode(self._ctx, self._batch))
+        if rc != 0:
+            raise BackendError(
+                f"llama_decode failed with code {rc} for {n_seqs} sequence(s)"
+                + (" (no KV cache slot)" if rc == 1 else "")
+            )
+
+    def _retire(self, active: list[_Seq], free: list[int], done: OnDone) -> None:
+        """Hand finished sequences to the caller and free their slots."""
+        for seq in [s for s in active if s.finish is not None]:
+            active.remove(seq)
+            self._release(seq)
+            free.append(seq.slot)
+            done(seq.index, self._generation(seq))
+
+    def _release(self, seq: _Seq) -> None:
+        self._lc.llama_memory_seq_rm(self._mem, seq.slot, -1, -1)
+        if seq.sampler is not None:
+            seq.sampler.close()
+            seq.sampler = None
+
+    def _prompt_tokens(self, text: str) -> list[int]:
+        """Prompt tokens exactly as `Llama.create_completion` builds them for a text prompt."""
+        model = self._model
+        tokens: list[int] = model.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        bos, cls, sep = model.token_bos(), model.token_cls(), model.token_sep()
+        head = [cls if cls != -1 else bos]
+        if not model.add_bos_token() or head == [-1]:
+            head = []
+        tail = [sep if sep != -1 else model.token_eos()]
+        if not model.add_eos_token() and sep == -1:
+            tail = []
+        return head + tokens + tail
+
+    def _sampler(self, params: GenParams, seed: int) -> Any:
+        """The chain `Llama._init_sampler` builds; None when it reduces to plain argmax."""
+        if params.temperature == 0.0 and params.repeat_penalty == 1.0:
+            return None
+        chain = self._internals.LlamaSampler()
+        chain.add_penalties(
+            n_vocab=self._n_vocab,
+            penalty_last_n=PENALTY_LAST_N,
+            penalty_repeat=params.repeat_penalty,
+            penalty_freq=0.0,
+            penalty_present=0.0,
+        )
+        if params.temperature == 0.0:
+            chain.add_greedy()
+        else:
+            chain.add_top_k(params.top_k)
+            chain.add_typical(1.0, 1)
+            chain.add_top_p(params.top_p, 1)
+            chain.add_min_p(MIN_P, 1)
+            chain.add_temp(params.temperature)
+            chain.add_dist(seed)
+        return chain
+
+    def _sample(self, seq: _Seq, row: int) -> int:
+        """Next token from the logits of batch row `row`."""
+        if seq.sampler is not None:
+            return int(self._lc.llama_sampler_sample(seq.sampler.sampler, self._ctx, row))
+        ptr = self._lc.llama_get_logits_ith(self._ctx, row)
+        logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
+        return int(np.argmax(logits))  # first maximum, like llama.cpp's greedy sampler
+
+    def _piece(self, token: int) -> bytes:
+        piece = self._pieces.get(token)
+        if piece is None:
+            buf = self._piece_buf
+            n = self._lc.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            piece = self._pieces[token] = buf.raw[:n] if n > 0 else b""
+        return piece
+
+    def _accept(self, seq: _Seq, token: int) -> None:
+        """Apply `create_completion`'s stop rules to a freshly sampled token."""
+        if self._lc.llama_vocab_is_eog(self._vocab, token):
+            seq.text, seq.finish = self._visible(seq), "stop"
+            return
+        seq.tokens.append(token)
+        seq.raw += self._piece(token)
+        text = self._visible(seq)
+        for k, char in enumerate(text[-3:]):  # hold back an incomplete UTF-8 character
+            k = 3 - k
+            for num, pattern in _UTF8_LEADS:
+                if num > k and pattern & char == pattern:
+                    seq.multibyte = num - k
+        if seq.multibyte > 0:
+            seq.multibyte -= 1
+        else:
+            hit = [s for s in seq.stops if s in text]
+            if hit:
+                seq.text, seq.finish = text[: text.index(hit[0])], "stop"
+            elif len(seq.tokens) >= seq.max_tokens:
+                seq.text, seq.finish = text, "length"
+        if seq.finish is None and len(seq.prompt) + len(seq.tokens) > self.n_ctx:
+            seq.text, seq.finish = text, "length"  # stream full (single stream would fail)
+
+    def _visible(self, seq: _Seq) -> bytes:
+        """Detokenized completion (llama-cpp-python drops a leading space after a BOS)."""
+        raw = bytes(seq.raw)
+        if seq.tokens and seq.tokens[0] == self._model.token_bos() and raw[:1] == b" ":
+            return raw[1:]
+        return raw
+
+    def _generation(self, seq: _Seq) -> Generation:
+        return Generation(
+            text=(seq.text or b"").decode("utf-8", errors="ignore"),
+            finish_reason=seq.finish,
+            prompt_tokens=len(seq.prompt),
+            completion_tokens=len(seq.tokens),
+            latency_s=time.perf_counter() - seq.start,
+        )
+
+    def close(self) -> None:
+        self._stack.close()
