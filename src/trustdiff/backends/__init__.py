@@ -34,7 +34,14 @@ def _vllm(spec: ModelSpec) -> Backend:
     return load_vllm(spec, spec.backend_options)
 
 
+def _imported(spec: ModelSpec) -> Backend:
+    from trustdiff.imports.adhoc import ImportedBackend
+
+    return ImportedBackend(spec.target)
+
+
 LOADERS: dict[str, Callable[[ModelSpec], Backend]] = {
+    "imported": _imported,
     "hf": _hf,
     "vllm": _vllm,
     "gguf": _llamacpp,

@@ -22,12 +22,13 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trustdiff.backends.base import GenParams
-from trustdiff.errors import SpecError
+from trustdiff.errors import SpecError, TrustdiffError
+from trustdiff.imports.common import check_name, imported_fingerprint
 from trustdiff.records import stable_hash
 
 DEFAULT_ALIASES = ("default", "smollm2", "smollm2-135m")
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-KINDS = ("gguf", "openai", "hf", "vllm")
+KINDS = ("gguf", "openai", "hf", "vllm", "imported")
 PLANNED_KINDS: dict[str, str] = {}
 """Recognised kinds whose backends are not part of this install (kind → pip extra)."""
 _LOCAL_OPTIONS = {
@@ -130,6 +131,8 @@ class ModelSpec(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the output; never equal for different models."""
+        if self.kind == "imported":  # params differ per suite, but imported samples do not
+            return imported_fingerprint(self.target)
         if self.kind in _LOCAL_OPTIONS:
             return stable_hash(
                 {
@@ -168,6 +171,8 @@ class ModelSpec(BaseModel):
         )
 
     def describe(self) -> str:
+        if self.kind == "imported":
+            return "generations imported from files (trustdiff import); nothing generated here"
         if self.reasoning == "prompted":
             return (
                 "same weights driven into explicit reasoning by the prompt "
@@ -378,6 +383,8 @@ def parse_spec(
         return _parse_openai(spec, rest, default_label, base_params)
     if kind in _LOCAL_OPTIONS:
         return _parse_local(kind, spec, rest, default_label, base_params)
+    if kind == "imported":
+        return _parse_imported(spec, rest, default_label)
     return _parse_gguf(spec, rest, default_label, base_params)
 
 
@@ -420,3 +427,22 @@ def _parse_local(
     except ValueError as exc:
         raise SpecError(f"bad option in model spec {spec!r}: {exc}") from None
     return _build(spec, fields, params, base_params or GenParams())
+
+
+def _parse_imported(spec: str, rest: str, default_label: str) -> ModelSpec:
+    """`imported:NAME[?label=…]`: generations loaded with `trustdiff import --model NAME`."""
+    name, _, query = rest.partition("?")
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = set(options) - {"label"}
+    if unknown:
+        raise SpecError(
+            f"unknown option(s) {', '.join(sorted(unknown))} in {spec!r}; "
+            "imported: specs take only label"
+        )
+    try:
+        check_name(name)
+    except TrustdiffError as exc:
+        raise SpecError(str(exc)) from None
+    return ModelSpec(
+        spec=spec, kind="imported", target=name, label=options.get("label") or default_label or name
+    )

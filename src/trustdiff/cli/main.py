@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     from trustdiff.runner.audit import AuditConfig
 
 EXIT_ERROR, EXIT_GATE, EXIT_INTERRUPTED = 1, 3, 130
-DEMO_BASE = "gguf:default?label=SmolLM2-135M-Instruct&max_tokens=96"
-DEMO_DERIVED = "gguf:default?reasoning=prompted&label=SmolLM2-135M-Instruct%2Bthink&max_tokens=256"
-DEMO_LIMIT = 40
+DEMO_BASE = "gguf:default?label=SmolLM2-135M-Instruct&max_tokens=64"
+DEMO_DERIVED = (
+    "gguf:default?reasoning=prompted&label=SmolLM2-135M-Instruct%2Bthink&think_budget=96"
+    "&max_tokens=64"
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -36,9 +38,12 @@ err = Console(stderr=True)
 
 
 def _register_subcommands() -> None:
+    from trustdiff.cli.io_cmd import export_cmd, import_cmd
     from trustdiff.cli.judges_cmd import judges_app
     from trustdiff.cli.suites_cmd import suites_app
 
+    app.command("import")(import_cmd)
+    app.command("export")(export_cmd)
     app.add_typer(judges_app, name="judges")
     app.add_typer(suites_app, name="suites")
 
@@ -151,16 +156,19 @@ def audit(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/demo"),
-    limit: Annotated[int, typer.Option(min=2, help="Items of the safety suite.")] = DEMO_LIMIT,
 ) -> None:
-    """Audit the embedded SmolLM2-135M-Instruct against itself with prompted reasoning, offline."""
+    """Audit the embedded SmolLM2-135M-Instruct against itself with prompted reasoning, offline.
+
+    All six trust dimensions plus capability on the `quick` profile: a few minutes on 2 cores,
+    so most verdicts are honestly inconclusive (the report says how many items would settle
+    each).
+    """
     from trustdiff.runner.audit import AuditConfig
 
     cfg = AuditConfig(
         base=DEMO_BASE,
         derived=(DEMO_DERIVED,),
-        suites=("safety",),
-        limit=limit,
+        suites=("quick",),
         out=out,
         title="trustdiff demo: SmolLM2-135M-Instruct vs the same weights with prompted reasoning",
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from typing import ClassVar
 
 from trustdiff.judges.base import Part, part_text
 from trustdiff.records import Judgment, Outcome, Sample
@@ -370,7 +371,7 @@ class RefusalRules:
         "Offline phrase rules on the opening of the judged part: refused / complied / partial; "
         "truncated, empty and error samples keep their generation outcome as the label."
     )
-    validation = {
+    validation: ClassVar[dict[str, object]] = {
         "dataset": "trustdiff data/validation/refusal_labels.csv (331 rows: 234 authored, 97 "
         "SmolLM2-135M outputs; labelled by reading)",
         "n": 331,

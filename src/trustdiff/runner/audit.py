@@ -106,6 +106,12 @@ def select_suites(cfg: AuditConfig) -> list[Selection]:
     """Expand profiles (`quick`, `standard`) and apply --limit / --k over suite defaults."""
     chosen: dict[str, Selection] = {}
     for name in cfg.suites:
+        if name.startswith("imported:"):  # the ad-hoc items of an imported model
+            from trustdiff.imports.adhoc import adhoc_suite_entries
+
+            for entry in adhoc_suite_entries(cfg.out / STORE_NAME, name[9:], list(DIMENSIONS)):
+                chosen.setdefault(entry.name, Selection(entry, cfg.limit, cfg.k or entry.k))
+            continue
         profile = PROFILES.get(name)
         members = profile.suites if profile else (name,)
         for member in members:
@@ -231,6 +237,11 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
                 keys = [t.key for t in tasks[m.label]]
                 todo = len(keys) - len(store.existing_sample_keys(keys))
                 hooks.generation(m.label, len(keys), todo)
+                if m.kind == "imported":  # nothing to generate: every sample must be there
+                    from trustdiff.imports.adhoc import check_imported_complete
+
+                    check_imported_complete(store, m.target, tasks[m.label])
+                    continue
                 start = time.perf_counter()
                 for spec_s, suite_tasks in work[m.label]:
                     run_tasks(store, spec_s, backends.factory(m), suite_tasks, hooks.sample)

@@ -7,11 +7,13 @@ bug in the runner's resume logic and must fail loudly rather than silently overw
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from trustdiff.errors import StoreError
 from trustdiff.records import Item, Judgment, Sample
@@ -145,3 +147,74 @@ class Store:
             Judgment.model_validate_json(r[0]) for r in self._select_in(sql, [judge, part], keys)
         ]
         return {j.sample_key: j for j in found}
+
+    # bulk writes and full reads (imports, exports) -----------------------------------
+    def put_samples(self, samples: Sequence[Sample], items: Iterable[Item] = ()) -> int:
+        """Commit `samples` (and the `items` they answer) in ONE transaction: all or nothing.
+
+        Imports use it so a file that fails halfway leaves the store as it was. Like
+        :meth:`put_sample`, an existing key raises (after rolling everything back); callers
+        drop keys they already hold first. Returns the number of samples written.
+        """
+        now = time.time()
+        item_rows = [(i.id, i.suite, i.dimension, i.model_dump_json()) for i in items]
+        rows = [
+            (
+                s.key,
+                s.item_id,
+                s.model,
+                s.k,
+                s.outcome.value,
+                s.model_dump_json(),
+                s.created_at or now,
+            )
+            for s in samples
+        ]
+        with self._tx() as db:
+            db.executemany("INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?)", item_rows)
+            db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def items_in_suite(self, suite: str) -> list[Item]:
+        """Stored items of one suite (e.g. an import's ad-hoc suite), in insertion order."""
+        rows = self._db.execute(
+            "SELECT body FROM items WHERE suite=? ORDER BY rowid", (suite,)
+        ).fetchall()
+        return [Item.model_validate_json(r[0]) for r in rows]
+
+    def iter_samples(self, models: Sequence[str] | None = None) -> Iterator[Sample]:
+        """Every stored sample (of `models`' fingerprints only, when given), in insertion order.
+
+        A generator over the cursor, so exporting a large store never holds it all in memory.
+        """
+        if models is None:
+            cursor = self._db.execute("SELECT body FROM samples ORDER BY rowid")
+        else:
+            marks = ",".join("?" * len(models))
+            cursor = self._db.execute(
+                f"SELECT body FROM samples WHERE model IN ({marks}) ORDER BY rowid", list(models)
+            )
+        for row in cursor:
+            yield Sample.model_validate_json(row[0])
+
+    def judgments_of(self, keys: Sequence[str]) -> dict[str, list[Judgment]]:
+        """All judgments (every judge and part) of the samples `keys`, by sample key."""
+        sql = "SELECT body FROM judgments WHERE sample_key IN ({marks}) ORDER BY judge, part"
+        out: dict[str, list[Judgment]] = {}
+        for row in self._select_in(sql, [], keys):
+            judgment = Judgment.model_validate_json(row[0])
+            out.setdefault(judgment.sample_key, []).append(judgment)
+        return out
+
+    def put_model_info(self, fingerprint: str, info: Mapping[str, Any]) -> None:
+        """Remember what a fingerprint stands for (name, kind), so exports can name models."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                (f"model:{fingerprint}", json.dumps(dict(info), sort_keys=True)),
+            )
+
+    def model_info(self) -> dict[str, dict[str, Any]]:
+        """Everything :meth:`put_model_info` recorded, by fingerprint."""
+        rows = self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'model:%'").fetchall()
+        return {key.removeprefix("model:"): json.loads(value) for key, value in rows}

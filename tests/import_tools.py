@@ -1,0 +1,134 @@
+"""Helpers of the import tests: a canned OpenAI-compatible server and throwaway tool venvs.
+
+Inspect AI and lm-evaluation-harness are installed in their own cached venvs (never in the
+project's) and run for real against the stdlib server below, so the logs the importers read are
+genuine. The canned replies cover the shapes the importers must handle: a plain answer, an inline
+``<think>`` block, a server-split ``reasoning_content`` field and a reply cut at the token limit.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CACHE = Path(os.environ.get("TRUSTDIFF_TEST_CACHE", Path.home() / ".cache" / "trustdiff-tests"))
+"""Where tool venvs are kept between runs (one per tool version)."""
+INSTALL_TIMEOUT_S = 1800
+
+Reply = Mapping[str, Any]
+"""One canned reply: `content`, optional `reasoning_content`, optional `finish_reason`."""
+
+DEFAULT_REPLY: Reply = {"content": "I'm sorry, I can't help with that."}
+
+
+def _last_user_text(body: Mapping[str, Any]) -> str:
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return str(content)
+    return str(body.get("prompt", ""))
+
+
+def _handler(replies: Mapping[str, Reply], seen: list[dict[str, Any]]) -> type:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # keep test output quiet
+            pass
+
+        def _send(self, status: int, payload: Mapping[str, Any]) -> None:
+            blob = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(blob)))
+            self.end_headers()
+            self.wfile.write(blob)
+
+        def do_GET(self) -> None:
+            self._send(200, {"object": "list", "data": [{"id": "stub", "object": "model"}]})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            seen.append(body)
+            prompt = _last_user_text(body)
+            reply = next((r for key, r in replies.items() if key in prompt), DEFAULT_REPLY)
+            message: dict[str, Any] = {"role": "assistant", "content": reply["content"]}
+            if "reasoning_content" in reply:
+                message["reasoning_content"] = reply["reasoning_content"]
+            self._send(
+                200,
+                {
+                    "id": f"cmpl-{len(seen)}",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body.get("model", "stub"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": message,
+                            "finish_reason": reply.get("finish_reason", "stop"),
+                            "logprobs": None,
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                },
+            )
+
+    return Handler
+
+
+@contextmanager
+def serve(replies: Mapping[str, Reply]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Run the server on a free loopback port; yields (base URL ending in /v1, request bodies)."""
+    seen: list[dict[str, Any]] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(replies, seen))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def tool_venv(name: str, installs: Sequence[Sequence[str]], executable: str) -> Path:
+    """A cached venv `CACHE/venv-NAME` with `installs` (pip argument lists, run in order).
+
+    Built once per version (a lock keeps parallel runs from racing) and reused. When pip cannot
+    install the tool (no network, no wheel for this platform), the test is skipped with pip's
+    reason locally, and fails under CI=true where the tool must be exercised.
+    """
+    venv = CACHE / f"venv-{name}"
+    ready = venv / ".trustdiff-ready"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / f".{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not ready.exists():
+            steps = [[sys.executable, "-m", "venv", str(venv)]]
+            steps += [
+                [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *a] for a in installs
+            ]
+            for step in steps:
+                done = subprocess.run(
+                    step, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S
+                )
+                if done.returncode != 0:
+                    why = f"cannot install {name} ({' '.join(step[-3:])}): {done.stderr[-600:]}"
+                    if os.environ.get("CI") == "true":
+                        pytest.fail(why)
+                    pytest.skip(why)
+            ready.write_text("ok\n")
+    tool = venv / "bin" / executable
+    assert tool.exists(), f"{tool} missing after installing {name}"
+    return tool
