@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from trustdiff.errors import TrustdiffError
 from trustdiff.suites import get_suite
 from trustdiff.suites.user import load_user_suite
