@@ -365,8 +365,8 @@ def test_registry_and_profiles(suites: dict[str, list[Item]]) -> None:
         assert [i.id for i in entry.load()] == [i.id for i in suites[name]]
     all_names = ("safety", *NAMES)
     for profile in ("quick", "standard"):
-        assert set(PROFILES[profile]) == set(all_names)
-        for name in PROFILES[profile]:
+        assert set(PROFILES[profile].suites) == set(all_names)
+        for name in PROFILES[profile].suites:
             get_suite(name)
 
 

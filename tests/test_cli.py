@@ -166,7 +166,10 @@ def test_unreadable_store_is_one_line(tmp_path: Path) -> None:
 
 
 def test_usage_errors_exit_2() -> None:
-    res = run_cli("audit", "--derived", DERIVED_SPEC)
+    res = run_cli("audit", "--derived", DERIVED_SPEC, "--bogus-flag")
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
+    res = run_cli("audit", "--derived", DERIVED_SPEC)  # no baseline: flag or config needed
+    assert res.returncode == 1
+    assert res.stderr.strip() == "error: no base model: give --base or set base: in a --config file"
     assert run_cli("--help").returncode == 0
