@@ -11,6 +11,10 @@ from trustdiff.errors import SpecError
 
 
 def _llamacpp(spec: ModelSpec) -> Backend:
+    if spec.parallel > 1:
+        from trustdiff.backends.llamacpp_batch import BatchedLlamaCpp
+
+        return BatchedLlamaCpp(spec, n_parallel=spec.parallel)
     from trustdiff.backends.llamacpp import LlamaCppBackend
 
     return LlamaCppBackend(spec)

@@ -6,12 +6,17 @@ trained reasoning model, and every report says so ("prompted reasoning").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from trustdiff.backends.base import Backend, Generation
+from trustdiff.backends.base import Backend, Generation, GenParams
 from trustdiff.backends.spec import ModelSpec
+from trustdiff.errors import BackendError
 from trustdiff.records import Message
+
+if TYPE_CHECKING:
+    from trustdiff.backends.llamacpp_batch import BatchedLlamaCpp
 
 THINK_SYSTEM = (
     "You are a helpful assistant that thinks before answering. First reason about the user's "
@@ -47,6 +52,37 @@ def prepare(spec: ModelSpec, messages: Sequence[Message]) -> Prepared:
     return Prepared(head + rest, "", False)
 
 
+def think_params(spec: ModelSpec) -> GenParams:
+    """Phase-1 parameters of prompted reasoning: the thinking budget, stopping at `</think>`."""
+    return spec.params.model_copy(
+        update={"max_tokens": spec.think_budget, "stop": (*spec.params.stop, "</think>")}
+    )
+
+
+def budget_hit(think: Generation) -> Generation:
+    think.raw_fields["protocol"] = "prompted-think: budget hit in phase 1"
+    return think
+
+
+def answer_prefill(prepared: Prepared, think: Generation) -> str:
+    return prepared.prefill + think.text + THINK_CLOSE
+
+
+def combine(think: Generation, answer: Generation) -> Generation:
+    """The two phases as one generation; the inserted close tag is recorded."""
+    return Generation(
+        text=think.text + THINK_CLOSE + answer.text,
+        finish_reason=answer.finish_reason,
+        prompt_tokens=think.prompt_tokens,
+        completion_tokens=think.completion_tokens + answer.completion_tokens,
+        latency_s=think.latency_s + answer.latency_s,
+        raw_fields={
+            "protocol": "prompted-think: </think> inserted after phase 1",
+            "think_finish_reason": think.finish_reason,
+        },
+    )
+
+
 def generate(
     spec: ModelSpec, backend: Backend, messages: Sequence[Message], k: int
 ) -> tuple[Generation, bool]:
@@ -63,23 +99,61 @@ def generate(
     if spec.reasoning != "prompted":
         gen = backend.generate(prepared.messages, spec.params, prefill=prepared.prefill, k=k)
         return gen, prepared.thinking_opened
-    think_params = spec.params.model_copy(
-        update={"max_tokens": spec.think_budget, "stop": (*spec.params.stop, "</think>")}
-    )
-    think = backend.generate(prepared.messages, think_params, prefill=prepared.prefill, k=k)
+    think = backend.generate(prepared.messages, think_params(spec), prefill=prepared.prefill, k=k)
     if think.finish_reason == "length":
-        think.raw_fields["protocol"] = "prompted-think: budget hit in phase 1"
-        return think, True
-    prefill = prepared.prefill + think.text + THINK_CLOSE
+        return budget_hit(think), True
+    prefill = answer_prefill(prepared, think)
     answer = backend.generate(prepared.messages, spec.params, prefill=prefill, k=k)
-    return Generation(
-        text=think.text + THINK_CLOSE + answer.text,
-        finish_reason=answer.finish_reason,
-        prompt_tokens=think.prompt_tokens,
-        completion_tokens=think.completion_tokens + answer.completion_tokens,
-        latency_s=think.latency_s + answer.latency_s,
-        raw_fields={
-            "protocol": "prompted-think: </think> inserted after phase 1",
-            "think_finish_reason": think.finish_reason,
-        },
-    ), True
+    return combine(think, answer), True
+
+
+Result = Generation | BackendError
+
+
+def generate_batched(
+    spec: ModelSpec,
+    backend: BatchedLlamaCpp,
+    jobs: Sequence[tuple[Sequence[Message], int]],
+    on_done: Callable[[int, Result, bool], None],
+) -> None:
+    """The same protocol over a batched engine; `on_done(job, result, thinking_opened)` fires
+    as soon as a job's sample exists. Prompted reasoning runs phase 1 for a chunk of jobs,
+    then phase 2 for those that closed their thinking, so at most a chunk is in flight."""
+    from trustdiff.backends.llamacpp_batch import BatchRequest
+
+    prepared = [prepare(spec, msgs) for msgs, _ in jobs]
+    if spec.reasoning != "prompted":
+        requests = [
+            BatchRequest(p.messages, spec.params, p.prefill, k)
+            for p, (_, k) in zip(prepared, jobs, strict=True)
+        ]
+        backend.generate_many(requests, lambda i, r: on_done(i, r, prepared[i].thinking_opened))
+        return
+    chunk = 4 * backend.n_parallel
+    for start in range(0, len(jobs), chunk):
+        idx = list(range(start, min(start + chunk, len(jobs))))
+        think_req = [
+            BatchRequest(prepared[i].messages, think_params(spec), prepared[i].prefill, jobs[i][1])
+            for i in idx
+        ]
+        thinks = backend.generate_many(think_req)
+        second: list[tuple[int, Generation]] = []
+        for i, think in zip(idx, thinks, strict=True):
+            if isinstance(think, BackendError):
+                on_done(i, think, True)
+            elif think.finish_reason == "length":
+                on_done(i, budget_hit(think), True)
+            else:
+                second.append((i, think))
+        answer_req = [
+            BatchRequest(
+                prepared[i].messages, spec.params, answer_prefill(prepared[i], think), jobs[i][1]
+            )
+            for i, think in second
+        ]
+
+        def finish(j: int, answer: Result, second: list[tuple[int, Generation]] = second) -> None:
+            i, think = second[j]
+            on_done(i, answer if isinstance(answer, BackendError) else combine(think, answer), True)
+
+        backend.generate_many(answer_req, finish)

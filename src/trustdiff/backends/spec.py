@@ -53,7 +53,7 @@ _COMMON_KEYS = frozenset({"reasoning", "label", "system", "think_budget", "enabl
 SPEC_KEYS: dict[str, frozenset[str]] = {
     "hf": _COMMON_KEYS | _LOCAL_OPTIONS["hf"],
     "vllm": _COMMON_KEYS | _LOCAL_OPTIONS["vllm"],
-    "gguf": frozenset({"reasoning", "label", "system", "n_ctx", "think_budget"}),
+    "gguf": frozenset({"reasoning", "label", "system", "n_ctx", "think_budget", "parallel"}),
     "openai": frozenset(
         {
             "reasoning",
@@ -124,6 +124,9 @@ class ModelSpec(BaseModel):
     """`openai`: retries of one request before it fails."""
     retry_budget: int = Field(100, ge=0)
     """`openai`: retries allowed in total for this model in one run (bounds a flaky server)."""
+    parallel: int = Field(1, ge=1, le=64)
+    """`gguf`: sequences decoded together (1 = single stream); speed only, not fingerprinted —
+    batched decoding is token-identical to single-stream at temperature 0."""
     backend_options: dict[str, Any] = Field(default_factory=dict)
     """`hf` / `vllm`: validated backend options (trust_remote_code, dtype, template kwargs…)."""
     backend_fingerprint: dict[str, Any] = Field(default_factory=dict)
@@ -282,6 +285,7 @@ def _parse_gguf(
             "system": extra.get("system"),
             "n_ctx": int(extra.get("n_ctx", 2048)),
             "think_budget": int(extra.get("think_budget", 192)),
+            "parallel": int(extra.get("parallel", 1)),
             "weights_id": weights_id(path),
         }
     except ValueError as exc:

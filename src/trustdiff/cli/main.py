@@ -22,10 +22,10 @@ if TYPE_CHECKING:
     from trustdiff.runner.audit import AuditConfig
 
 EXIT_ERROR, EXIT_GATE, EXIT_INTERRUPTED = 1, 3, 130
-DEMO_BASE = "gguf:default?label=SmolLM2-135M-Instruct&max_tokens=64"
+DEMO_BASE = "gguf:default?label=SmolLM2-135M-Instruct&max_tokens=64&parallel=8"
 DEMO_DERIVED = (
     "gguf:default?reasoning=prompted&label=SmolLM2-135M-Instruct%2Bthink&think_budget=96"
-    "&max_tokens=64"
+    "&max_tokens=64&parallel=8"
 )
 
 app = typer.Typer(

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from trustdiff.backends import protocol
-from trustdiff.backends.base import Backend
+from trustdiff.backends.base import Backend, Generation
 from trustdiff.backends.reasoning import parse_output
 from trustdiff.backends.spec import ModelSpec
 from trustdiff.errors import BackendError
@@ -40,6 +40,21 @@ def plan(spec: ModelSpec, items: Sequence[Item], k: int = 1) -> list[Task]:
 
 def make_sample(spec: ModelSpec, backend: Backend, task: Task) -> Sample:
     """Generate and parse one sample; a per-item backend failure becomes an `error` sample."""
+    try:
+        gen, thinking_opened = protocol.generate(spec, backend, task.item.messages, task.k)
+    except BackendError as exc:
+        return to_sample(spec, backend, task, exc, False)
+    return to_sample(spec, backend, task, gen, thinking_opened)
+
+
+def to_sample(
+    spec: ModelSpec,
+    backend: Backend,
+    task: Task,
+    gen: Generation | BackendError,
+    thinking_opened: bool,
+) -> Sample:
+    """Parse a generation (or record the failure) into the task's Sample."""
     common = {
         "key": task.key,
         "item_id": task.item.id,
@@ -47,16 +62,14 @@ def make_sample(spec: ModelSpec, backend: Backend, task: Task) -> Sample:
         "k": task.k,
         "params_hash": spec.params.hash(),
     }
-    try:
-        gen, thinking_opened = protocol.generate(spec, backend, task.item.messages, task.k)
-    except BackendError as exc:
+    if isinstance(gen, BackendError):
         return Sample(
             **common,
             raw="",
             answer="",
             outcome=Outcome.ERROR,
             parse_case=0,
-            error=str(exc),
+            error=str(gen),
             created_at=time.time(),
         )
     parsed = parse_output(
@@ -116,6 +129,16 @@ def run_tasks(
         if on_sample is not None:
             on_sample(sample)
 
+    from trustdiff.backends.llamacpp_batch import BatchedLlamaCpp
+
+    if isinstance(backend, BatchedLlamaCpp):  # several sequences decoded together
+        protocol.generate_batched(
+            spec,
+            backend,
+            [(t.item.messages, t.k) for t in todo],
+            lambda i, gen, opened: finish(to_sample(spec, backend, todo[i], gen, opened)),
+        )
+        return len(todo)
     workers = int(getattr(backend, "concurrency", 1))
     if workers <= 1:
         for task in todo:
