@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -160,6 +161,11 @@ class BatchedLlamaCpp:
         if got < spec.n_ctx:
             raise BackendError(f"llama.cpp gave {got} tokens per sequence, not {spec.n_ctx}")
         self._mem = lc.llama_get_memory(ctx)
+        self._cached: list[list[int]] = [[] for _ in range(n_parallel)]
+        self.prompt_tokens_evaluated = 0
+        """Prompt tokens run through the model (for benchmarks)."""
+        self.prompt_tokens_reused = 0
+        """Prompt tokens whose KV cells were kept from the slot's previous prompt."""
         self._batch = lc.llama_batch_init(cparams.n_batch, 0, 1)
         self._stack.callback(lc.llama_batch_free, self._batch)
         lc.llama_memory_clear(self._mem, True)
@@ -218,14 +224,16 @@ class BatchedLlamaCpp:
                     self._step(active)
                     self._retire(active, free, done)
         finally:
-            for seq in active:
-                self._release(seq)
+            for seq in active:  # interrupted: drop everything these streams hold
+                self._release(seq, keep_prompt=False)
         return [r if r is not None else BackendError("not generated") for r in results]
 
     def _start(self, index: int, req: BatchRequest, slot: int) -> _Seq:
         """Tokenize, decode the prompt alone in its slot's stream, sample the first token."""
         prompt_text, template_stops = self.render(req.messages, req.prefill)
         prompt = self._prompt_tokens(prompt_text)
+        if not prompt:
+            raise BackendError("the rendered prompt is empty")
         if len(prompt) >= self.n_ctx:
             raise BackendError(
                 f"llama.cpp rejected the prompt: Requested tokens ({len(prompt)}) exceed "
@@ -245,24 +253,48 @@ class BatchedLlamaCpp:
         )
         batch, last = self._batch, 0
         try:
-            # A clean stream: its cells start at 0, as in a fresh single-stream context.
-            self._lc.llama_memory_seq_rm(self._mem, slot, -1, -1)
-            for lo in range(0, len(prompt), self._chunk):
-                piece = prompt[lo : lo + self._chunk]
-                last = len(piece) - 1
-                for j, token in enumerate(piece):
+            keep = self._reusable(slot, prompt)
+            self._lc.llama_memory_seq_rm(self._mem, slot, keep, -1)
+            self._cached[slot] = []
+            # Same chunk boundaries as Llama.eval, the first chunk starting after the kept cells.
+            bounds = [keep, *range(self._chunk, len(prompt), self._chunk), len(prompt)]
+            for lo, hi in pairwise(bounds):
+                last = hi - lo - 1
+                for j, token in enumerate(prompt[lo:hi]):
                     batch.token[j] = token
                     batch.pos[j] = lo + j
                     batch.n_seq_id[j] = 1
                     batch.seq_id[j][0] = slot
                     batch.logits[j] = j == last
-                batch.n_tokens = len(piece)
+                batch.n_tokens = hi - lo
                 self._decode(1)
+            self.prompt_tokens_evaluated += len(prompt) - keep
+            self.prompt_tokens_reused += keep
+            self._cached[slot] = prompt[: min(len(prompt), self._chunk)]
             self._accept(seq, self._sample(seq, last))
         except BaseException:
-            self._release(seq)
+            self._release(seq, keep_prompt=False)
             raise
         return seq
+
+    def _reusable(self, slot: int, prompt: list[int]) -> int:
+        """How many KV cells of the slot's previous prompt the new prompt can keep.
+
+        A cell's values depend only on the tokens up to it and on the kernels that computed
+        it, so a common token prefix is reusable if both prompts computed it in a first chunk
+        of at least 2 tokens (1 row switches ggml to other kernels) and the new prompt still
+        decodes at least 2 tokens itself. The result is what a fresh context computes.
+        """
+        cached = self._cached[slot]
+        limit = min(len(prompt), self._chunk) - 2
+        if len(cached) < 2 or limit <= 0:
+            return 0
+        n = 0
+        for a, b in zip(cached, prompt[:limit], strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
 
     def _step(self, active: list[_Seq]) -> None:
         """One decode step: the last token of every active sequence, one row each."""
@@ -294,8 +326,12 @@ class BatchedLlamaCpp:
             free.append(seq.slot)
             done(seq.index, self._generation(seq))
 
-    def _release(self, seq: _Seq) -> None:
-        self._lc.llama_memory_seq_rm(self._mem, seq.slot, -1, -1)
+    def _release(self, seq: _Seq, keep_prompt: bool = True) -> None:
+        """Free the slot; its first prompt chunk stays cached for the next request's prefix."""
+        keep = len(self._cached[seq.slot]) if keep_prompt else 0
+        self._lc.llama_memory_seq_rm(self._mem, seq.slot, keep, -1)
+        if not keep_prompt:
+            self._cached[seq.slot] = []
         if seq.sampler is not None:
             seq.sampler.close()
             seq.sampler = None
