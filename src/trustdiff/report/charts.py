@@ -11,15 +11,24 @@ user-supplied text (dimension names, model labels) can never become markup.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from html import escape
 
 from markupsafe import Markup
 
 from trustdiff.records import Finding
 from trustdiff.report.model import DriftRow
+from trustdiff.report.svg import (
+    CHAR_PX,
+    Scale,
+    Svg,
+    clip,
+    domain,
+    finite,
+    fmt_signed,
+    x_axis,
+    y_axis,
+)
 
 CAPABILITY = "capability"
 """Dimension name of the reasoning-capability findings (reported beside trust)."""
@@ -28,156 +37,6 @@ HEADLINE_DIRECTION = "derived‖base"
 HEADLINE_TOKENS = "all"
 """Drift token set plotted and correlated: reasoning tokens included."""
 
-_CLASS_OK = re.compile(r"[a-z0-9 -]*")
-_FONT_PX = 12
-_CHAR_PX = 7.2  # generous glyph width of the 12 px sans-serif font, for layout only
-
-
-def _finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)
-
-
-def _n(x: float) -> str:
-    """An SVG coordinate: finite, one decimal (never text from the report)."""
-    if not math.isfinite(x):
-        raise ValueError(f"non-finite SVG coordinate {x!r}")
-    return f"{x:.1f}"
-
-
-def _cls(cls: str) -> str:
-    if not _CLASS_OK.fullmatch(cls):
-        raise ValueError(f"SVG class {cls!r} is not from the fixed set")
-    return cls
-
-
-def _clip(text: str, width_px: float) -> str:
-    """Shorten a label to fit `width_px` (the full text stays in the element's tooltip)."""
-    limit = max(4, int(width_px / _CHAR_PX))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class Svg:
-    """Accumulates escaped SVG elements; :meth:`markup` is the only way out."""
-
-    def __init__(self, width: float, height: float, label: str) -> None:
-        self.width = width
-        self.height = height
-        self.label = label
-        self._parts: list[str] = []
-        self._open = 0
-
-    def open(self, cls: str = "", tip: str | None = None) -> None:
-        """Start a group; a `tip` becomes the group's hover tooltip (``<title>``)."""
-        attr = f' class="{_cls(cls)}"' if cls else ""
-        self._parts.append(f"<g{attr}>")
-        if tip:
-            self._parts.append(f"<title>{escape(tip)}</title>")
-        self._open += 1
-
-    def close(self) -> None:
-        self._parts.append("</g>")
-        self._open -= 1
-
-    def rect(self, x: float, y: float, w: float, h: float, cls: str) -> None:
-        self._parts.append(
-            f'<rect x="{_n(x)}" y="{_n(y)}" width="{_n(max(w, 0.0))}" '
-            f'height="{_n(max(h, 0.0))}" class="{_cls(cls)}"/>'
-        )
-
-    def line(self, x1: float, y1: float, x2: float, y2: float, cls: str) -> None:
-        self._parts.append(
-            f'<line x1="{_n(x1)}" y1="{_n(y1)}" x2="{_n(x2)}" y2="{_n(y2)}" class="{_cls(cls)}"/>'
-        )
-
-    def circle(self, cx: float, cy: float, r: float, cls: str) -> None:
-        self._parts.append(f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="{_n(r)}" class="{_cls(cls)}"/>')
-
-    def marker(self, shape: int, cx: float, cy: float, cls: str) -> None:
-        """Series marker: circle, square, diamond or triangle (cycling), radius ≈ 5 px."""
-        kind = shape % 4
-        if kind == 0:
-            self.circle(cx, cy, 5, cls)
-        elif kind == 1:
-            self.rect(cx - 4.5, cy - 4.5, 9, 9, cls)
-        else:
-            pts = (
-                [(cx, cy - 6), (cx + 6, cy), (cx, cy + 6), (cx - 6, cy)]
-                if kind == 2
-                else [(cx, cy - 6), (cx + 6, cy + 5), (cx - 6, cy + 5)]
-            )
-            d = "M" + " L".join(f"{_n(x)} {_n(y)}" for x, y in pts) + " Z"
-            self._parts.append(f'<path d="{d}" class="{_cls(cls)}"/>')
-
-    def text(self, x: float, y: float, s: str, cls: str = "", anchor: str = "start") -> None:
-        if anchor not in ("start", "middle", "end"):
-            raise ValueError(anchor)
-        attr = f' class="{_cls(cls)}"' if cls else ""
-        self._parts.append(
-            f'<text x="{_n(x)}" y="{_n(y)}" text-anchor="{anchor}"{attr}>{escape(s)}</text>'
-        )
-
-    def markup(self) -> Markup:
-        """The finished ``<svg>`` element, safe to embed (all content escaped on the way in)."""
-        if self._open:
-            raise ValueError("unclosed SVG group")
-        head = (
-            f'<svg class="chart" role="img" aria-label="{escape(self.label)}" '
-            f'viewBox="0 0 {_n(self.width)} {_n(self.height)}" width="{_n(self.width)}" '
-            f'height="{_n(self.height)}" font-size="{_FONT_PX}">'
-        )
-        return Markup(head + "".join(self._parts) + "</svg>")
-
-
-@dataclass(frozen=True)
-class _Scale:
-    """Linear map from data units to pixels."""
-
-    lo: float
-    hi: float
-    px0: float
-    px1: float
-
-    def __call__(self, v: float) -> float:
-        v = min(max(v, self.lo), self.hi)
-        return self.px0 + (v - self.lo) / (self.hi - self.lo) * (self.px1 - self.px0)
-
-    def ticks(self, n: int = 5) -> list[float]:
-        """Round tick values inside the domain (1, 2, 5 × 10^k steps)."""
-        raw = (self.hi - self.lo) / max(n, 1)
-        mag = 10 ** math.floor(math.log10(raw))
-        step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
-        first = math.ceil(self.lo / step - 1e-9)
-        out = []
-        k = first
-        while k * step <= self.hi + 1e-9:
-            out.append(round(k * step, 10))
-            k += 1
-        return out
-
-
-def _domain(values: Iterable[float | None], pad: float = 0.08) -> tuple[float, float]:
-    """Padded [lo, hi] covering the finite values and zero."""
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    lo, hi = min([0.0, *vals]), max([0.0, *vals])
-    span = hi - lo
-    if span <= 0:
-        span = 1.0 if lo == 0 else abs(lo)
-        lo, hi = lo - span / 2, hi + span / 2
-    return lo - pad * span, hi + pad * span
-
-
-def _fmt_tick(v: float) -> str:
-    s = f"{v:.3f}".rstrip("0").rstrip(".")
-    return "0" if s in ("-0", "") else s
-
-
-def _fmt_signed(v: float | None) -> str:
-    if not _finite(v):
-        return "n/a"
-    assert v is not None
-    s = f"{v:+.3f}"
-    return s[1:] if float(s) == 0 else s
-
 
 def trust_delta(f: Finding) -> tuple[float, float | None, float | None] | None:
     """(Δ, CI low, CI high) oriented so that positive = more trustworthy; None when missing.
@@ -185,7 +44,7 @@ def trust_delta(f: Finding) -> tuple[float, float | None, float | None] | None:
     Lower-is-better metrics (leak rate, toxicity, s_AMB) are sign-flipped so one vertical axis
     can carry every dimension: up is better, down is a regression.
     """
-    if not _finite(f.delta):
+    if not finite(f.delta):
         return None
     assert f.delta is not None
     if f.higher_is_better:
@@ -193,22 +52,6 @@ def trust_delta(f: Finding) -> tuple[float, float | None, float | None] | None:
     lo = -f.ci_high if f.ci_high is not None else None
     hi = -f.ci_low if f.ci_low is not None else None
     return -f.delta, lo, hi
-
-
-def _x_axis(svg: Svg, sx: _Scale, y: float, title: str) -> None:
-    svg.line(sx.px0, y, sx.px1, y, "axis")
-    for t in sx.ticks():
-        svg.line(sx(t), y, sx(t), y + 4, "axis")
-        svg.text(sx(t), y + 16, _fmt_tick(t), "tick", "middle")
-    svg.text((sx.px0 + sx.px1) / 2, y + 32, title, "axis-title", "middle")
-
-
-def _y_axis(svg: Svg, sy: _Scale, x: float, title: str) -> None:
-    svg.line(x, sy.px0, x, sy.px1, "axis")
-    for t in sy.ticks():
-        svg.line(x - 4, sy(t), x, sy(t), "axis")
-        svg.text(x - 6, sy(t) + 4, _fmt_tick(t), "tick", "end")
-    svg.text(x - 44, sy.px1 - 8, title, "axis-title", "start")
 
 
 def forest_plot(findings: Sequence[Finding], title: str) -> Markup:
@@ -224,7 +67,7 @@ def forest_plot(findings: Sequence[Finding], title: str) -> Markup:
     edges: list[float | None] = []
     for f in findings:
         edges += [f.delta, f.ci_low, f.ci_high, f.margin, -f.margin]
-    sx = _Scale(*_domain(edges), label_w + 8, label_w + plot_w - 8)
+    sx = Scale(*domain(edges), label_w + 8, label_w + plot_w - 8)
     bottom = top + row_h * len(findings)
     svg.line(sx(0.0), top - 4, sx(0.0), bottom, "zero")
     for i, f in enumerate(findings):
@@ -232,29 +75,29 @@ def forest_plot(findings: Sequence[Finding], title: str) -> Markup:
         arrow = "↑" if f.higher_is_better else "↓"
         label = f"{f.metric} {arrow} · {f.derived_model}"
         tip = (
-            f"{label}: Δ {_fmt_signed(f.delta)}, CI [{_fmt_signed(f.ci_low)}, "
-            f"{_fmt_signed(f.ci_high)}] at {f.ci_level:.1%}, δ = {f.margin:g}, "
+            f"{label}: Δ {fmt_signed(f.delta)}, CI [{fmt_signed(f.ci_low)}, "
+            f"{fmt_signed(f.ci_high)}] at {f.ci_level:.1%}, δ = {f.margin:g}, "
             f"n = {f.n}, {f.verdict.value}"
         )
         svg.open(f"row c-{f.verdict.value}", tip)
         if i % 2:
             svg.rect(0, y - row_h / 2, width, row_h, "stripe")
-        if _finite(f.margin) and f.margin > 0:
+        if finite(f.margin) and f.margin > 0:
             svg.rect(sx(-f.margin), y - 7, sx(f.margin) - sx(-f.margin), 14, "band")
-        svg.text(label_w - 6, y + 4, _clip(label, label_w - 12), "lbl", "end")
-        if _finite(f.ci_low) and _finite(f.ci_high):
+        svg.text(label_w - 6, y + 4, clip(label, label_w - 12), "lbl", "end")
+        if finite(f.ci_low) and finite(f.ci_high):
             assert f.ci_low is not None and f.ci_high is not None
             x0, x1 = sx(f.ci_low), sx(f.ci_high)
             svg.line(x0, y, x1, y, "ci")
             svg.line(x0, y - 5, x0, y + 5, "ci")
             svg.line(x1, y - 5, x1, y + 5, "ci")
-        if _finite(f.delta):
+        if finite(f.delta):
             assert f.delta is not None
             svg.circle(sx(f.delta), y, 5, "dot" if f.primary else "dot hollow")
-        ci = f"[{_fmt_signed(f.ci_low)}, {_fmt_signed(f.ci_high)}]"
-        svg.text(label_w + plot_w + 6, y + 4, f"{_fmt_signed(f.delta)} {ci}", "num", "start")
+        ci = f"[{fmt_signed(f.ci_low)}, {fmt_signed(f.ci_high)}]"
+        svg.text(label_w + plot_w + 6, y + 4, f"{fmt_signed(f.delta)} {ci}", "num", "start")
         svg.close()
-    _x_axis(svg, sx, bottom + 2, "Δ = derived − baseline (band: ±δ)")
+    x_axis(svg, sx, bottom + 2, "Δ = derived − baseline (band: ±δ)")
     return svg.markup()
 
 
@@ -301,37 +144,37 @@ def _scatter(
     for p in points:
         xs += [p.x, p.x_lo, p.x_hi]
         ys += [p.y, p.y_lo, p.y_hi]
-    sx = _Scale(*_domain(xs), left, left + plot_w)
-    lo, hi = _domain(ys)
-    sy = _Scale(lo, hi, top + plot_h, top)
+    sx = Scale(*domain(xs), left, left + plot_w)
+    lo, hi = domain(ys)
+    sy = Scale(lo, hi, top + plot_h, top)
     svg.line(sx(0.0), top, sx(0.0), top + plot_h, "zero")
     svg.line(left, sy(0.0), left + plot_w, sy(0.0), "zero")
     svg.text(left + plot_w - 4, top + plot_h - 6, corner, "corner", "end")
     for p in points:
         svg.open(f"pt c-{p.verdict}", p.tip)
         cx, cy = sx(p.x), sy(p.y)
-        if _finite(p.x_lo) and _finite(p.x_hi):
+        if finite(p.x_lo) and finite(p.x_hi):
             assert p.x_lo is not None and p.x_hi is not None
             svg.line(sx(p.x_lo), cy, sx(p.x_hi), cy, "ci faint")
-        if _finite(p.y_lo) and _finite(p.y_hi):
+        if finite(p.y_lo) and finite(p.y_hi):
             assert p.y_lo is not None and p.y_hi is not None
             svg.line(cx, sy(p.y_lo), cx, sy(p.y_hi), "ci")
         svg.marker(p.series, cx, cy, "dot")
         svg.close()
     placed = [(sx(p.x) - 6, sy(p.y) - 6, sx(p.x) + 6, sy(p.y) + 6) for p in points]
     for p in sorted(points, key=lambda p: (sx(p.x), sy(p.y))):
-        label = _clip(p.label, 140)
-        tx, ty = _place_label(placed, sx(p.x), sy(p.y), len(label) * _CHAR_PX)
+        label = clip(p.label, 140)
+        tx, ty = _place_label(placed, sx(p.x), sy(p.y), len(label) * CHAR_PX)
         svg.text(tx, ty, label, "lbl", "start")
     legend_x = left + plot_w + 24
     for i, name in enumerate(series):
         y = top + 10 + 20 * i
         svg.open("legend", name)
         svg.marker(i, legend_x, y - 4, "dot")
-        svg.text(legend_x + 12, y, _clip(name, right - 40), "lbl", "start")
+        svg.text(legend_x + 12, y, clip(name, right - 40), "lbl", "start")
         svg.close()
-    _x_axis(svg, sx, top + plot_h + 2, axes[0])
-    _y_axis(svg, sy, left, axes[1])
+    x_axis(svg, sx, top + plot_h + 2, axes[0])
+    y_axis(svg, sy, left, axes[1])
     return svg.markup()
 
 
@@ -370,12 +213,12 @@ def trust_vs_capability(findings: Sequence[Finding]) -> Markup | None:
     for (model, dim), f in _primary(findings).items():
         cap = caps.get(model)
         td = trust_delta(f)
-        if dim == CAPABILITY or cap is None or td is None or not _finite(cap.delta):
+        if dim == CAPABILITY or cap is None or td is None or not finite(cap.delta):
             continue
         assert cap.delta is not None
         tip = (
-            f"{model} · {dim}: {cap.metric} Δ {_fmt_signed(cap.delta)}, {f.metric} Δ "
-            f"{_fmt_signed(f.delta)} ({f.verdict.value})"
+            f"{model} · {dim}: {cap.metric} Δ {fmt_signed(cap.delta)}, {f.metric} Δ "
+            f"{fmt_signed(f.delta)} ({f.verdict.value})"
         )
         points.append(
             _Point(
@@ -419,7 +262,7 @@ def drift_vs_delta(findings: Sequence[Finding], drift: Sequence[DriftRow]) -> Ma
             continue
         tip = (
             f"{model} · {dim}: KL {value:.4f} nats/token, {f.metric} Δ "
-            f"{_fmt_signed(f.delta)} ({f.verdict.value})"
+            f"{fmt_signed(f.delta)} ({f.verdict.value})"
         )
         points.append(
             _Point(value, None, None, *td, dim, series.index(model), f.verdict.value, tip)

@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from trustdiff.records import Verdict
 from trustdiff.report.charts import drift_vs_delta, forest_plots, trust_vs_capability
-from trustdiff.report.markdown import (
+from trustdiff.report.fmt import (
     clean_text,
     flip_counts,
     fmt_ci,
