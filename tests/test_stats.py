@@ -438,6 +438,10 @@ def test_evaluate_adjusts_equivalence_and_reports_it() -> None:
         assert e.p_equiv_adj == pytest.approx(min(1.0, m * e.p_equiv))
         assert e.equivalence_ci == e.result.ci(1 - 2 * 0.05 / m)
         assert "TOST" in e.finding.note
+        # The Finding record carries the equivalence test too (reports and JSON readers).
+        assert e.finding.p_equivalence == pytest.approx(e.p_equiv)
+        assert e.finding.p_equivalence_adj == pytest.approx(e.p_equiv_adj)
+        assert e.finding.equivalence_ci == e.equivalence_ci
     assert evals[3].alpha_each == 0.05  # secondary: BH, unadjusted level
     assert evals[0].finding.verdict is Verdict.REGRESSED
     # Identical answers on 400 items: preserved exactly when the TOST interval is inside ±δ.

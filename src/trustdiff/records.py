@@ -200,6 +200,12 @@ class Finding(_Record):
     """regressed / improved / preserved / inconclusive."""
     more_items_needed: int | None = None
     """For inconclusive findings: approximate number of extra items that would settle it."""
+    p_equivalence: float | None = None
+    """Raw TOST p-value for |delta| < margin (small = evidence the metric is preserved)."""
+    p_equivalence_adj: float | None = None
+    """TOST p-value after the same multiplicity adjustment as `p_adj`; "preserved" needs < α."""
+    equivalence_ci: tuple[float, float] | None = None
+    """The (1 − 2α′) interval of `delta` whose inclusion in ±margin is the equivalence test."""
     note: str = ""
     """Plain-language qualification (e.g. truncation sensitivity)."""
     flipped_items: tuple[str, ...] = ()

@@ -199,6 +199,9 @@ def evaluate(
             n=res.n,
             verdict=verdict,
             more_items_needed=more,
+            p_equivalence=_none(p_eq[i]),
+            p_equivalence_adj=_none(p_eq_adj[i]),
+            equivalence_ci=eq if all(map(math.isfinite, eq)) else None,
             note=note,
             flipped_items=tuple(items[j].id for j in res.flipped),
         )
