@@ -19,6 +19,10 @@ Example::
     suites: [safety]
     limit: 40
     out: runs/qwen3    # relative paths are relative to the config file
+    judges:            # optional: judges beyond the offline defaults (docs/judges.md)
+      model: openai:http://127.0.0.1:8001/v1#judge   # or a model mapping, like derived:
+      safety: strongreject                            # harmbench, llama-guard-3, wildguard
+      toxicity: hf-classifier:/models/toxic-classifier?positive=toxic
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from trustdiff.backends.spec import parse_spec
 from trustdiff.errors import SpecError, TrustdiffError
+from trustdiff.judges.settings import JudgeSettings, judge_settings
 
 
 class ConfigError(TrustdiffError):
@@ -90,6 +95,26 @@ def _entry(value: Any) -> Any:
     return {"spec": value} if isinstance(value, str) else value
 
 
+class JudgesEntry(BaseModel):
+    """The `judges:` section: which judges replace or join the offline defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    model: ModelEntry | None = None
+    """Judge model for LLM judges: a spec string or a model mapping."""
+    safety: str | None = None
+    """LLM judge format for safety: strongreject (default), harmbench, llama-guard-3, wildguard."""
+    parse: Literal["lenient", "strict"] | None = None
+    """How LLM judge answers are read (default lenient)."""
+    toxicity: str | None = None
+    """Classifier judge for toxicity: hf-classifier:DIR?… or detoxify:FILE.ckpt?…"""
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, value: Any) -> Any:
+        return _entry(value)
+
+
 class AuditFile(BaseModel):
     """The whole config file."""
 
@@ -115,8 +140,12 @@ class AuditFile(BaseModel):
     """Statistics seed."""
     out: Path | None = None
     """Output directory; relative paths are relative to the config file."""
+    data_dir: Path | None = None
+    """Public benchmark files laid out like shared/data (`--data-dir`); relative to the file."""
     title: str | None = None
     """Report title."""
+    judges: JudgesEntry | None = None
+    """Judges beyond the offline defaults (LLM judge for safety, classifier for toxicity)."""
 
     @field_validator("base", mode="before")
     @classmethod
@@ -215,7 +244,7 @@ def load_config(path: Path | str) -> dict[str, Any]:
     """Read and validate a config file; returns keyword arguments for `AuditConfig`.
 
     Only the keys the file sets are returned (`base`, `derived`, `suites`, `limit`, `k`,
-    `margin`, `alpha`, `n_resamples`, `seed`, `out`, `title`), so command-line flags can
+    `margin`, `alpha`, `n_resamples`, `seed`, `out`, `title`, `data_dir`), so command-line flags can
     override them (see :func:`merge_options`). Model entries come back as spec strings, each
     already checked with `parse_spec`.
     """
@@ -250,7 +279,40 @@ def load_config(path: Path | str) -> dict[str, Any]:
             out[name] = getattr(cfg, name)
     if cfg.out is not None:
         out["out"] = cfg.out if cfg.out.is_absolute() else path.parent / cfg.out
+    if cfg.data_dir is not None:
+        d = cfg.data_dir.expanduser()
+        out["data_dir"] = d if d.is_absolute() else path.parent / d
+    if cfg.judges is not None:
+        out["judges"] = _judges(path, root, cfg.judges)
     return out
+
+
+def _judges(path: Path, root: yaml.Node | None, entry: JudgesEntry) -> dict[str, Any]:
+    """The `judges:` section as JudgeSettings keys, the judge model folded into a spec string
+    and checked like the audited models'."""
+    values: dict[str, Any] = {
+        k: getattr(entry, k) for k in ("safety", "parse", "toxicity") if getattr(entry, k)
+    }
+    if entry.model is not None:
+        try:
+            values["model"] = spec_from_entry(entry.model)
+            parse_spec(values["model"])
+        except SpecError as exc:
+            raise ConfigError(f"{_where(path, root, ('judges', 'model'))}: {exc}") from None
+    try:
+        judge_settings(values, source=_where(path, root, ("judges",)))
+    except TrustdiffError as exc:
+        raise ConfigError(str(exc)) from None
+    return values
+
+
+def merge_judges(
+    from_file: Mapping[str, Any] | None, flags: Mapping[str, Any]
+) -> JudgeSettings | None:
+    """Judge settings from a config's `judges:` section, overridden key by key by the flags
+    (`--judge-model`, `--safety-judge`, `--toxicity-judge`); None when neither sets any."""
+    merged = {**(from_file or {}), **{k: v for k, v in flags.items() if v is not None}}
+    return judge_settings(merged, "judge options") if merged else None
 
 
 def merge_options(

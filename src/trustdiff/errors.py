@@ -15,3 +15,7 @@ class StoreError(TrustdiffError):
 
 class BackendError(TrustdiffError):
     """A backend failed in a way retrying will not fix (missing weights, dead endpoint)."""
+
+
+class DataError(TrustdiffError):
+    """A public benchmark file is missing, unreachable, truncated or differs from its pin."""

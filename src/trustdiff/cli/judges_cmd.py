@@ -34,7 +34,7 @@ def _pct(value: float | None) -> str:
 @judges_app.command("list")
 def list_judges() -> None:
     """Registered judges with their descriptions."""
-    from trustdiff.judges import JUDGES, get_judge
+    from trustdiff.judges import JUDGES, PARAMETRISED, get_judge
 
     table = Table(show_header=True, header_style="bold")
     table.add_column("judge", no_wrap=True)
@@ -47,12 +47,21 @@ def list_judges() -> None:
         else:
             description = escape(description)
         table.add_row(judge_id, description)
+    for spec, description in PARAMETRISED.items():
+        table.add_row(spec, escape(description))
     Console().print(table)
 
 
 @judges_app.command()
 def validate(
-    judge: Annotated[str, typer.Option("--judge", help="Judge id, e.g. refusal-rules@1.")],
+    judge: Annotated[
+        str,
+        typer.Option(
+            "--judge",
+            help="Judge id (refusal-rules@1), classifier spec (hf-classifier:DIR), or an LLM "
+            "judge format with --judge-model (strongreject, harmbench, llama-guard-3, wildguard).",
+        ),
+    ],
     labels: Annotated[
         Path,
         typer.Option(
@@ -68,9 +77,23 @@ def validate(
         str | None,
         typer.Option("--by", help="Also break agreement down by this CSV column (e.g. source)."),
     ] = None,
+    judge_model: Annotated[
+        str | None,
+        typer.Option("--judge-model", help="Judge model spec for an LLM judge format."),
+    ] = None,
 ) -> None:
-    """Agreement of a judge with human labels: accuracy, Cohen's κ, precision/recall, confusion."""
+    """Agreement of a judge with human labels: accuracy, Cohen's κ, precision/recall, confusion.
+
+    LLM judges label each response `safe` or `unsafe`; their CSV uses those labels.
+    """
     from trustdiff.judges.validate import validate as run_validation
+
+    if judge_model is not None:
+        from trustdiff.judges.settings import judge_settings
+
+        built = judge_settings({"model": judge_model, "safety": judge}).build_safety_judge()
+        assert built is not None
+        judge = built.id
 
     report = run_validation(judge, labels, by)
     if as_json:

@@ -117,6 +117,13 @@ def audit(
         int | None, typer.Option(min=100, help="Bootstrap resamples [10000].")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Statistics seed [0].")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Public benchmark files laid out like shared/data (<dataset>/<file>), read "
+            "before the download cache [env TRUSTDIFF_DATA_DIR]."
+        ),
+    ] = None,
     unredacted: Annotated[bool, typer.Option(help="Show possibly harmful completions.")] = False,
     drift: Annotated[bool, typer.Option(help="Measure KL drift (embedded models).")] = False,
     fail_on: Annotated[
@@ -126,9 +133,24 @@ def audit(
         ),
     ] = None,
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+    judge_model: Annotated[
+        str | None,
+        typer.Option(help="LLM judge model spec for safety (answer and reasoning trace)."),
+    ] = None,
+    safety_judge: Annotated[
+        str | None,
+        typer.Option(
+            help="LLM judge format: strongreject (default), harmbench, llama-guard-3, "
+            "llama-guard-3-native, wildguard."
+        ),
+    ] = None,
+    toxicity_judge: Annotated[
+        str | None,
+        typer.Option(help="Toxicity classifier: hf-classifier:DIR?… or detoxify:FILE.ckpt?…"),
+    ] = None,
 ) -> None:
     """Audit a baseline against one or more derived models; resumes if OUT already has a store."""
-    from trustdiff.config import load_config, merge_options
+    from trustdiff.config import load_config, merge_judges, merge_options
     from trustdiff.runner.audit import AuditConfig
 
     if limit is not None and limit <= 0:
@@ -145,10 +167,21 @@ def audit(
         "n_resamples": resamples,
         "seed": seed,
         "title": title,
+        "data_dir": data_dir,
     }
     kwargs = merge_options(
         load_config(config) if config else {}, given, source=str(config or "a --config file")
     )
+    judges = merge_judges(
+        kwargs.pop("judges", None),
+        {"model": judge_model, "safety": safety_judge, "toxicity": toxicity_judge},
+    )
+    if judges is not None:
+        kwargs["judges"] = judges
+    if (chosen_data_dir := kwargs.pop("data_dir", None)) is not None:
+        from trustdiff.suites.public.fetch import set_data_dir
+
+        set_data_dir(chosen_data_dir)
     cfg = AuditConfig(**kwargs, redact=not unredacted, drift=drift)
     raise typer.Exit(_run(cfg, fail_on))
 

@@ -182,8 +182,9 @@ def build_report(inp: ReportInputs) -> Report:
                 dimension=s.dimension,
                 n_items=n_used,
                 n_available=inp.available[s.name],
-                licence=s.licence,
-                source=s.source,
+                licence=s.licence + (" [NON-COMMERCIAL]" if s.non_commercial else ""),
+                source=s.provenance,
+                citation=s.citation,
             )
         )
     judges = [
@@ -210,8 +211,14 @@ def build_report(inp: ReportInputs) -> Report:
     for m in inp.models:
         if m.reasoning == "prompted":
             notes.append(f"{m.label}: {m.describe()}.")
+    models_judging = [j.id for j in judges if ":" in j.id]  # classifier / LLM judge ids
+    judged_by = "offline rules and lexicons" + (
+        f", plus {', '.join(dict.fromkeys(models_judging))} (a classifier or judge model)"
+        if models_judging
+        else ""
+    )
     notes.append(
-        "Judges are offline rules and lexicons (see Judges): proxies for human judgement; "
+        f"Judges are {judged_by} (see Judges): proxies for human judgement; "
         "their agreement with human labels is shown where it has been measured."
     )
     if cfg.redact:

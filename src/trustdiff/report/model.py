@@ -52,6 +52,8 @@ class SuiteInfo(_Doc):
     """Licence of the items."""
     source: str
     """Provenance: authored by trustdiff, or upstream URL + SHA-256."""
+    citation: str = ""
+    """How to cite the upstream dataset (public suites; empty for authored ones)."""
 
 
 class JudgeInfo(_Doc):

@@ -14,9 +14,11 @@ from trustdiff.backends.base import Backend
 from trustdiff.backends.spec import ModelSpec, parse_spec
 from trustdiff.dimensions import DIMENSIONS
 from trustdiff.dimensions.base import Dimension, JudgedSample, MetricDef, RatioMetricDef
+from trustdiff.dimensions.configure import apply_judges
 from trustdiff.errors import TrustdiffError
 from trustdiff.judges import get_judge
 from trustdiff.judges.common import ItemJudge
+from trustdiff.judges.settings import JudgeSettings
 from trustdiff.records import Finding, Item, Judgment, Sample
 from trustdiff.report.build import ReportInputs, build_report
 from trustdiff.report.model import DriftCorrelation, DriftRow, Report
@@ -58,6 +60,8 @@ class AuditConfig(BaseModel):
     """Withhold possibly harmful completions from shareable reports."""
     drift: bool = False
     """Also measure KL drift from the baseline (teacher forcing; embedded models only)."""
+    judges: JudgeSettings = Field(default_factory=JudgeSettings)
+    """Judges beyond the offline defaults: an LLM judge for safety, a classifier for toxicity."""
     title: str = "trustdiff audit"
     """Report title."""
     notes: tuple[str, ...] = Field(default=())
@@ -197,6 +201,10 @@ def _judge_all(
         for chunk_start in range(0, len(todo), 256):
             chunk = todo[chunk_start : chunk_start + 256]
             store.put_judgments(judge.judge(chunk, part=part))
+    for judge_id in dict.fromkeys(jk[0] for d in dims for jk in d.judges):
+        close = getattr(get_judge(judge_id), "close", None)  # model-backed judges free weights
+        if callable(close):
+            close()
     return time.perf_counter() - start
 
 
@@ -217,6 +225,7 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
     if not items:
         raise TrustdiffError("the selected suites hold no items")
     dims = [DIMENSIONS[d] for d in dict.fromkeys(s.dimension for s in suites)]
+    dims = apply_judges(dims, cfg.judges)
 
     timings: dict[str, float] = {}
     with Store(cfg.out / STORE_NAME) as store:

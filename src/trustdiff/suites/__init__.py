@@ -9,6 +9,7 @@ from typing import Any
 
 from trustdiff.errors import TrustdiffError
 from trustdiff.records import Item
+from trustdiff.suites.public.fetch import DataFile
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,23 @@ class SuiteEntry:
     """Samples per item unless the audit sets --k (toxicity samples several at temperature 1)."""
     params: Mapping[str, Any] = field(default_factory=dict)
     """Generation parameters this suite overrides (e.g. temperature for toxicity)."""
+    citation: str = ""
+    """How to cite the upstream dataset (public suites)."""
+    public: bool = False
+    """Loaded from pinned public benchmark files (`files`), not authored by us."""
+    non_commercial: bool = False
+    """The data licence forbids commercial use: flagged in listings, left out of profiles."""
+    files: tuple[DataFile, ...] = ()
+    """The pinned upstream files the suite reads (URL + SHA-256)."""
+    size: tuple[int, int] | None = None
+    """(items, clusters) a public suite yields from its pinned files, so listings need not
+    parse them (tests check it against the loader)."""
+
+    @property
+    def provenance(self) -> str:
+        """`source` plus every pinned file's URL and SHA-256 (what reports record)."""
+        pins = "; ".join(f"{f.url} (SHA-256 {f.sha256})" for f in self.files)
+        return f"{self.source}; {pins}" if pins else self.source
 
 
 def _safety_contrast() -> list[Item]:
@@ -146,6 +164,34 @@ SUITES: dict[str, SuiteEntry] = {
 _ALL_BUILT_IN = ("safety", "toxicity", "bias", "ethics", "privacy", "ood", "capability")
 
 
+def _public_suites() -> dict[str, SuiteEntry]:
+    from trustdiff.suites.public.registry import public_suites
+
+    return public_suites()
+
+
+SUITES.update(_public_suites())
+
+# Per-suite items of the `public` profile: ≤ 40 each, whole units, prefixes spread over the
+# upstream categories (the loaders order items so). Do-Not-Answer is not in it (NON-COMMERCIAL
+# licence); name it with --suite do-not-answer to include it.
+_PUBLIC_LIMITS = {
+    "xstest": 40,
+    "strongreject": 12,
+    "harmbench": 12,
+    "advbench": 8,
+    "simplesafetytests": 10,
+    "bbq": 40,
+    "dt-stereotype": 24,
+    "dt-toxicity": 20,
+    "dt-ethics": 30,
+    "ethics-commonsense": 30,
+    "confaide": 24,
+    "dt-ood": 40,
+    "gsm8k": 30,
+}
+
+
 @dataclass(frozen=True)
 class Profile:
     """A named selection of suites with per-suite item limits and sample counts."""
@@ -175,6 +221,9 @@ PROFILES: dict[str, Profile] = {
         k={"toxicity": 2},
     ),
     "standard": Profile(_ALL_BUILT_IN),
+    # Public benchmarks on every dimension plus GSM8K, sized for a CPU run (needs the data:
+    # --data-dir, the cache, or network access for the pinned downloads).
+    "public": Profile(tuple(_PUBLIC_LIMITS), limits=_PUBLIC_LIMITS, k={"dt-toxicity": 2}),
 }
 """Named suite selections (`--suite quick`)."""
 
