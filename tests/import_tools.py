@@ -102,12 +102,21 @@ def serve(replies: Mapping[str, Reply]) -> Iterator[tuple[str, list[dict[str, An
         server.server_close()
 
 
-def tool_venv(name: str, installs: Sequence[Sequence[str]], executable: str) -> Path:
+def tool_venv(
+    name: str,
+    installs: Sequence[Sequence[str]],
+    executable: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    pip_after: Sequence[Sequence[str]] = (),
+) -> Path:
     """A cached venv `CACHE/venv-NAME` with `installs` (pip argument lists, run in order).
 
-    Built once per version (a lock keeps parallel runs from racing) and reused. When pip cannot
-    install the tool (no network, no wheel for this platform), the test is skipped with pip's
-    reason locally, and fails under CI=true where the tool must be exercised.
+    Built once per version (a lock keeps parallel runs from racing) and reused. `env` is added
+    to pip's environment (build flags of a source build); `pip_after` are whole pip commands run
+    after the installs (e.g. `["uninstall", "-y", "torchvision"]`). When pip cannot install the
+    tool (no network, no wheel for this platform), the test is skipped with pip's reason
+    locally, and fails under CI=true where the tool must be exercised.
     """
     venv = CACHE / f"venv-{name}"
     ready = venv / ".trustdiff-ready"
@@ -116,12 +125,16 @@ def tool_venv(name: str, installs: Sequence[Sequence[str]], executable: str) -> 
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not ready.exists():
             steps = [[sys.executable, "-m", "venv", str(venv)]]
-            steps += [
-                [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *a] for a in installs
-            ]
+            pip = [str(venv / "bin" / "python"), "-m", "pip"]
+            steps += [[*pip, "install", "-q", *a] for a in installs]
+            steps += [[*pip, *a] for a in pip_after]
             for step in steps:
                 done = subprocess.run(
-                    step, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S
+                    step,
+                    capture_output=True,
+                    text=True,
+                    timeout=INSTALL_TIMEOUT_S,
+                    env={**os.environ, **(env or {})},
                 )
                 if done.returncode != 0:
                     why = f"cannot install {name} ({' '.join(step[-3:])}): {done.stderr[-600:]}"

@@ -14,7 +14,8 @@ samples stay stored.
 
 Prefill (`reasoning=prompted`) is sent as a final assistant message with
 `continue_final_message: true, add_generation_prompt: false` (vLLM; llama-server continues a
-final assistant message by itself). Servers supporting neither need `reasoning=none|native`.
+final assistant message by itself). What comes back is reduced to the generated continuation
+(:func:`continuation`). Servers supporting neither need `reasoning=none|native`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 import httpx
 
 from trustdiff.backends.base import Generation, GenParams
-from trustdiff.backends.reasoning import reasoning_from_fields
+from trustdiff.backends.reasoning import THINK, reasoning_from_fields
 from trustdiff.backends.spec import ModelSpec
 from trustdiff.errors import BackendError, TrustdiffError
 from trustdiff.records import Message
@@ -184,6 +185,29 @@ def parse_completion(data: Any, latency_s: float) -> Generation:
         )
     except (KeyError, IndexError, TypeError, AttributeError, ValueError):
         raise _Transient("malformed response: not a chat completion") from None
+
+
+def continuation(gen: Generation, prefill: str) -> Generation:
+    """The generated continuation of a prefilled assistant turn (prompted reasoning), as raw text.
+
+    llama-server returns the turn *with* its prefill in `content` (vLLM only the continuation):
+    the prefill is ours, so it is cut off again. A server reasoning parser that splits the
+    continuation cannot know our prefill opened (or closed) the thinking — vLLM's `deepseek_r1`
+    files everything before `</think>`, or all of it when there is none, under `reasoning` — so
+    the split is undone (`reasoning + </think> + content`) and the protocol's own parse applies.
+    Both repairs are recorded in `raw_fields`, next to the server's fields.
+    """
+    if not prefill:
+        return gen
+    if gen.text.startswith(prefill):
+        gen.text = gen.text[len(prefill) :]
+        gen.raw_fields["prefill_echoed"] = True
+    if gen.reasoning_field is not None:
+        tail = THINK.close + gen.text if gen.text else ""
+        gen.text = gen.reasoning_field + tail
+        gen.reasoning_field = None
+        gen.raw_fields["server_split_undone"] = True
+    return gen
 
 
 def estimate_tokens(text: str) -> int:
@@ -351,7 +375,8 @@ class OpenAIBackend:
             try:
                 with self._sem:
                     started = time.perf_counter()
-                    return self._read(self._client.post(self._url, json=body), started)
+                    gen = self._read(self._client.post(self._url, json=body), started)
+                return continuation(gen, prefill)
             except (httpx.TransportError, _Transient) as exc:
                 delay = self._on_failure(exc, attempt)
             time.sleep(delay)
@@ -368,7 +393,8 @@ class OpenAIBackend:
             try:
                 async with sem:
                     started = time.perf_counter()
-                    return self._read(await client.post(self._url, json=body), started)
+                    gen = self._read(await client.post(self._url, json=body), started)
+                return continuation(gen, prefill)
             except (httpx.TransportError, _Transient) as exc:
                 delay = self._on_failure(exc, attempt)
             await asyncio.sleep(delay)

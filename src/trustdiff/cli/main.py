@@ -125,7 +125,12 @@ def audit(
         ),
     ] = None,
     unredacted: Annotated[bool, typer.Option(help="Show possibly harmful completions.")] = False,
-    drift: Annotated[bool, typer.Option(help="Measure KL drift (embedded models).")] = False,
+    drift: Annotated[
+        bool,
+        typer.Option(
+            help="Measure KL drift (gguf:, hf:, openai: servers with prompt log-probs, e.g. vLLM)."
+        ),
+    ] = False,
     fail_on: Annotated[
         str | None,
         typer.Option(

@@ -10,8 +10,7 @@ from scipy.stats import spearmanr
 from trustdiff.backends.spec import ModelSpec
 from trustdiff.drift.compute import summarise, teacher_force
 from trustdiff.drift.kl import KLEstimate
-from trustdiff.drift.scorer import LlamaCppScorer
-from trustdiff.errors import TrustdiffError
+from trustdiff.drift.scorer import make_scorer
 from trustdiff.records import Finding, Item, Sample
 from trustdiff.report.model import DriftCorrelation, DriftRow
 
@@ -43,21 +42,16 @@ def audit_drift(
     samples: Mapping[str, Sample],
     findings: Sequence[Finding],
 ) -> tuple[list[DriftRow], list[DriftCorrelation]]:
-    """`sample_keys[label][item_id]` is the k = 0 sample key of each model for each item."""
-    for spec in (base, *derived):
-        if spec.kind != "gguf":
-            raise TrustdiffError(
-                f"--drift needs teacher-forced log-probs; backend {spec.kind!r} of "
-                f"{spec.label!r} does not provide them here (use gguf: models)"
-            )
+    """`sample_keys[label][item_id]` is the k = 0 sample key of each model for each item.
+    Each model is scored by its own backend kind's scorer (`make_scorer`)."""
     by_id = {it.id: it for it in items}
     dims = list(dict.fromkeys(it.dimension for it in items))
     rows: list[DriftRow] = []
     correlations: list[DriftCorrelation] = []
-    base_scorer = LlamaCppScorer(base)
+    base_scorer = make_scorer(base)
     try:
         for d in derived:
-            der_scorer = LlamaCppScorer(d)
+            der_scorer = make_scorer(d)
             try:
                 drift_by_dim: dict[str, float] = {}
                 for dim in dims:

@@ -6,15 +6,27 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from trustdiff.backends.reasoning import THINK
 from trustdiff.drift.kl import KLEstimate, TokenLogprobs, estimate_kl
-from trustdiff.drift.scorer import LlamaCppScorer
+from trustdiff.drift.scorer import Scorer
 from trustdiff.errors import TrustdiffError
 from trustdiff.records import Item, Outcome, Sample
 
+SERVER_REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
+
 
 def response_parts(sample: Sample) -> tuple[list[str], list[bool]]:
-    """Split the raw generated text into (parts, is_reasoning) for teacher forcing."""
+    """Split the generated text into (parts, is_reasoning) for teacher forcing.
+
+    A server that split the reasoning off (`reasoning_content` / `reasoning` / `thinking`) sent
+    it apart from `content` (the sample's `raw`): the generated text is rebuilt as
+    `reasoning</think>content` (how the `<think>`-style models behind such parsers write it;
+    the reasoning alone when there is no content)."""
     raw = sample.raw
+    fields = (sample.raw_fields.get(f) for f in SERVER_REASONING_FIELDS)
+    field = next((v for v in fields if isinstance(v, str) and v), None)
+    if field is not None:
+        return ([field + THINK.close, raw], [True, False]) if raw else ([field], [True])
     if sample.outcome is Outcome.TRUNCATED or (sample.reasoning is not None and not sample.answer):
         return [raw], [True]
     if sample.reasoning is None or not sample.answer:
@@ -28,20 +40,20 @@ def response_parts(sample: Sample) -> tuple[list[str], list[bool]]:
 def teacher_force(
     samples: Sequence[Sample],
     items: Mapping[str, Item],
-    source: LlamaCppScorer,
-    other: LlamaCppScorer,
+    source: Scorer,
+    other: Scorer,
 ) -> list[TokenLogprobs]:
     """Log-probs of each sample's response under the model that wrote it and the other one."""
     if source.tokenizer_id() != other.tokenizer_id():
         raise TrustdiffError(
-            "drift needs identical tokenizers: the baseline and derived models tokenize "
-            "differently, so their log-probs of one response are not comparable"
+            f"drift needs identical tokenizers: {source.spec.label!r} and {other.spec.label!r} "
+            "tokenize differently, so their log-probs of one response are not comparable"
         )
     out = []
     for s in samples:
-        if s.outcome is Outcome.ERROR or not s.raw:
-            continue
         parts, is_reasoning = response_parts(s)
+        if s.outcome is Outcome.ERROR or not "".join(parts):
+            continue
         messages = items[s.item_id].messages
         lp_from, owner = source.response_logprobs(messages, parts)
         lp_to, _ = other.response_logprobs(messages, parts)

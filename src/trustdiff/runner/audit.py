@@ -59,7 +59,7 @@ class AuditConfig(BaseModel):
     redact: bool = True
     """Withhold possibly harmful completions from shareable reports."""
     drift: bool = False
-    """Also measure KL drift from the baseline (teacher forcing; embedded models only)."""
+    """Also measure KL drift from the baseline (teacher forcing: llama.cpp, transformers, echo)."""
     judges: JudgeSettings = Field(default_factory=JudgeSettings)
     """Judges beyond the offline defaults: an LLM judge for safety, a classifier for toxicity."""
     title: str = "trustdiff audit"
