@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from trustdiff.backends.base import Generation
-from trustdiff.backends.openai_compat import RetryPolicy, ServerUnavailableError, continuation
+from trustdiff.backends.openai_compat import ServerUnavailableError
+from trustdiff.backends.openai_wire import RetryPolicy, continuation
 from trustdiff.backends.spec import ModelSpec, parse_spec
 from trustdiff.drift.compute import teacher_force
 from trustdiff.drift.openai_scorer import NoPromptLogprobsError, OpenAIScorer

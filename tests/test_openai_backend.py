@@ -24,12 +24,8 @@ from conftest import run_cli
 from fault_server import REFUSAL, Fault, FaultServer, ModelBehaviour
 from trustdiff.backends import LOADERS, load_backend
 from trustdiff.backends.base import Generation
-from trustdiff.backends.openai_compat import (
-    OpenAIBackend,
-    RetryPolicy,
-    ServerUnavailableError,
-    parse_retry_after,
-)
+from trustdiff.backends.openai_compat import OpenAIBackend, ServerUnavailableError
+from trustdiff.backends.openai_wire import RetryPolicy, parse_retry_after
 from trustdiff.backends.spec import parse_spec
 from trustdiff.errors import BackendError, SpecError
 from trustdiff.records import Item, Message, Outcome

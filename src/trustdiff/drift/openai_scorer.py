@@ -23,12 +23,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from trustdiff.backends.openai_compat import (
-    OpenAIBackend,
-    RetryPolicy,
-    ServerUnavailableError,
-    parse_retry_after,
-)
+from trustdiff.backends.openai_compat import OpenAIBackend, ServerUnavailableError
+from trustdiff.backends.openai_wire import RetryPolicy, parse_retry_after
 from trustdiff.backends.protocol import prepare
 from trustdiff.backends.spec import ModelSpec
 from trustdiff.drift.scorer import TokenArrays, concat_parts, probe_fingerprint
