@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,12 @@ def _shared_data() -> Path:
 
 
 SHARED_DATA = _shared_data()
+
+# No test may touch the user's download cache or the network: public-suite downloads go to a
+# per-session cache and, unless a test points them at its own loopback server, to a closed port
+# (set before any test or CLI subprocess starts, so both inherit it).
+os.environ["TRUSTDIFF_CACHE_DIR"] = tempfile.mkdtemp(prefix="trustdiff-test-cache-")
+os.environ.setdefault("TRUSTDIFF_DATA_MIRROR", "http://127.0.0.1:9")
 
 # Small, fast settings for audits in tests; resamples stay high enough for stable CIs.
 BASE_SPEC = "gguf:default?max_tokens=48&label=base"

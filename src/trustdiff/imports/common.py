@@ -138,10 +138,16 @@ class ItemIndex:
 
     @classmethod
     def builtin(cls) -> ItemIndex:
-        """Index of every built-in suite's items."""
-        from trustdiff.suites import SUITES
+        """Index of every authored suite's items, plus each public suite already on disk.
 
-        return cls(item for entry in SUITES.values() for item in entry.load())
+        An import never downloads: a public suite counts only when all its pinned files are in
+        the data dir or the cache (rows answering it otherwise import as ad-hoc items).
+        """
+        from trustdiff.suites import SUITES
+        from trustdiff.suites.public.fetch import locate
+
+        entries = [e for e in SUITES.values() if not e.public or all(locate(f) for f in e.files)]
+        return cls(item for entry in entries for item in entry.load())
 
     def match(self, row: ImportRow) -> Item | None:
         """The suite item a row answers: by id, then by whole prompt, then by unique turns."""
