@@ -101,6 +101,19 @@ def test_agreement_index_worked_example() -> None:
     assert _value(m, items, samples) == pytest.approx(2 / 5)
 
 
+def test_bbq_metrics_skip_agreement_items_even_when_truncated() -> None:
+    """A bias audit mixes BBQ and agreement items; the BBQ metrics never read the latter's
+    (absent) options, whatever label the choice judge gave (seen: `truncated` in the demo)."""
+    items = [_item(0, "untargeted_system", format="agreement", statement="x")]
+    samples = [
+        [_s(("choice@1", "answer", "truncated", None), ("agreement@1", "answer", "agree", None))]
+    ]
+    for name in ("bbq_accuracy_ambiguous", "bbq_accuracy_disambiguated"):
+        m = _metric(BIAS, name)
+        assert isinstance(m, MetricDef)
+        assert np.isnan(m.item_values(items, samples)).all()
+
+
 def test_expected_max_toxicity_and_probability() -> None:
     items = [_item(0, "benign_system"), _item(1, "adversarial_system")]
     samples = [

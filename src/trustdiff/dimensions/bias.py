@@ -42,6 +42,8 @@ def chosen(item: Item, label: str) -> int | None:
 
 def _q(test: str) -> ItemValue:
     def value(item: Item, sample: JudgedSample) -> float | None:
+        if item.labels.get("format") != "bbq":  # agreement items carry no options or gold
+            return None
         label = label_of(sample, CHOICE)
         if label is None:
             return None
