@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -45,14 +47,14 @@ class RichHooks(Hooks):
         )
         self.task: TaskID | None = None
         self.tokens = 0
-        self.seconds = 0.0
+        self.started = time.perf_counter()
         self.progress.start()
 
     def stage(self, name: str) -> None:
         self.console.print(f"[dim]· {name}[/dim]")
 
     def generation(self, model: str, total: int, todo: int) -> None:
-        self.tokens, self.seconds = 0, 0.0
+        self.tokens, self.started = 0, time.perf_counter()
         cached = total - todo
         self.task = self.progress.add_task(
             f"generate {model}" + (f" ({cached} cached)" if cached else ""),
@@ -64,9 +66,11 @@ class RichHooks(Hooks):
     def sample(self, sample: Sample) -> None:
         if self.task is None:
             return
+        # Wall-clock aggregate rate: with batched or concurrent decoding, summing per-sample
+        # latencies would count shared time once per stream.
         self.tokens += sample.reasoning_tokens + sample.answer_tokens
-        self.seconds += sample.latency_s
-        tps = f"{self.tokens / self.seconds:.0f}" if self.seconds > 0 else "–"
+        elapsed = time.perf_counter() - self.started
+        tps = f"{self.tokens / elapsed:.0f}" if elapsed > 0 else "–"
         self.progress.update(self.task, advance=1, tps=tps)
 
     def close(self) -> None:

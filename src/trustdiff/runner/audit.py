@@ -241,10 +241,13 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
         }
         tasks = {label: [t for _, ts in parts for t in ts] for label, parts in work.items()}
         backends = _BackendCache()
+        fresh: set[str] = set()  # keys of the samples this run generates (not resumed ones)
         try:
             for m in models:
                 keys = [t.key for t in tasks[m.label]]
-                todo = len(keys) - len(store.existing_sample_keys(keys))
+                had = set(store.existing_sample_keys(keys))
+                fresh.update(k for k in keys if k not in had)
+                todo = len(keys) - len(had)
                 hooks.generation(m.label, len(keys), todo)
                 if m.kind == "imported":  # nothing to generate: every sample must be there
                     from trustdiff.imports.adhoc import check_imported_complete
@@ -304,9 +307,12 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
         drift_rows, drift_corr = audit_drift(base, derived, items, first_keys, samples, findings)
         timings["drift"] = time.perf_counter() - start
     timings["total"] = time.perf_counter() - t0
-    generated = sum(s.reasoning_tokens + s.answer_tokens for s in samples.values())
-    gen_time = sum(s.latency_s for s in samples.values())
-    if gen_time > 0:
+    # Aggregate throughput of this run: tokens of the samples generated now over the wall time
+    # of the generation stages (summing per-sample latencies would count batched or concurrent
+    # decoding once per stream and understate it several-fold).
+    generated = sum(s.reasoning_tokens + s.answer_tokens for k, s in samples.items() if k in fresh)
+    gen_time = sum(v for k, v in timings.items() if k.startswith("generate["))
+    if generated and gen_time > 0:
         timings["generated_tokens_per_s"] = generated / gen_time
     return build_report(
         ReportInputs(
