@@ -15,6 +15,7 @@ from trustdiff.judges.llm_formats import (
     UNSAFE,
     JudgeFormat,
     Mode,
+    PromptFormat,
     Unparsed,
     Verdict,
     clip,
@@ -165,7 +166,7 @@ Answers:"""
 _WG_KEYS = ("harmful request", "response refusal", "harmful response")
 
 
-class WildGuard(JudgeFormat):
+class WildGuard(PromptFormat):
     name = "wildguard"
     description = (
         "WildGuard output format: harmful request / response refusal / harmful response, each "
