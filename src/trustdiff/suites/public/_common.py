@@ -24,7 +24,7 @@ import yaml
 
 from trustdiff.errors import DataError
 from trustdiff.records import Item, Message
-from trustdiff.suites._builtin import interleave, round_robin, seeded_rng
+from trustdiff.suites._builtin import chat, interleave, make_item, round_robin, seeded_rng
 from trustdiff.suites.public.fetch import DataFile, read_text
 
 VERSION = 1
@@ -108,9 +108,8 @@ def builtin_setting(filename: str, *keys: str) -> Any:
 
 
 def user(text: str, system: str | None = None) -> tuple[Message, ...]:
-    """Messages of a single-turn probe, with the item's own system prompt first when given."""
-    msgs = [Message(role="system", content=system)] if system else []
-    return (*msgs, Message(role="user", content=text))
+    """Messages of a single-turn probe (the built-in suites' `chat`)."""
+    return chat(text, system)
 
 
 def item(
@@ -123,17 +122,10 @@ def item(
     labels: dict[str, Any],
     meta: dict[str, Any],
 ) -> Item:
-    """An Item with the content-derived id every suite uses."""
+    """An Item with the content-derived id every suite uses (`_builtin.make_item`)."""
     suite_id = suite if isinstance(suite, str) else suite.suite_id
-    return Item(
-        id=Item.make_id(suite_id, messages, variant),
-        suite=suite_id,
-        dimension=dimension,
-        messages=messages,
-        labels=labels,
-        cluster=cluster,
-        variant=variant,
-        meta=meta,
+    return make_item(
+        suite_id, dimension, messages, variant=variant, cluster=cluster, labels=labels, meta=meta
     )
 
 
