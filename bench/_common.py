@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -119,36 +119,28 @@ def require_llama_server(explicit: str | None) -> str:
     return binary
 
 
-class LlamaServer:
-    """A llama-server child process on a free loopback port (default model, 8 slots).
+class ServerProcess:
+    """An OpenAI-compatible server child process on a free loopback port, up once `/health`
+    answers 200.
 
-    Its log goes to a temporary file, not a pipe: llama-server logs every request, and an
-    undrained pipe would fill and stall the server mid-run.
+    Its log goes to a temporary file, not a pipe: servers log every request, and an undrained
+    pipe would fill and stall the server mid-run.
     """
 
+    name = "server"
+
     def __init__(
-        self,
-        binary: str,
-        threads: int,
-        parallel: int = 8,
-        ctx: int = 16384,
-        extra: Sequence[str] = (),
+        self, args: list[str], env: dict[str, str] | None = None, timeout_s: float = 300
     ) -> None:
-        model = parse_spec("gguf:default").target
-        self.parallel = parallel
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        args = [binary, "-m", model, "--host", "127.0.0.1", "--port", str(self.port)]
-        args += ["--parallel", str(parallel), "-c", str(ctx), "--alias", SERVED_MODEL]
-        args += ["-t", str(threads), "-tb", str(threads), *extra]
-        self.command = " ".join([Path(binary).name, *args[1:]])
+        self.command = " ".join([Path(args[0]).name, *args[1:]])
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 300
+        self.proc = subprocess.Popen(
+            args, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit(f"llama-server exited with {self.proc.returncode}: {self.log()}")
+                raise SystemExit(f"{self.name} exited with {self.proc.returncode}: {self.log()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=5) as r:
                     if r.status == 200:
@@ -156,7 +148,14 @@ class LlamaServer:
             except OSError:
                 time.sleep(0.5)
         self.close()
-        raise SystemExit("llama-server did not become healthy in 300 s")
+        raise SystemExit(f"{self.name} did not become healthy in {timeout_s:.0f} s")
+
+    @staticmethod
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+            return port
 
     @property
     def url(self) -> str:
@@ -175,14 +174,59 @@ class LlamaServer:
             self.proc.wait()
         self._log.close()
 
-    def __enter__(self) -> LlamaServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def model_spec(server: LlamaServer, max_tokens: int, concurrency: int, label: str) -> str:
+class LlamaServer(ServerProcess):
+    """llama.cpp's llama-server on the default model (8 slots)."""
+
+    name = "llama-server"
+
+    def __init__(
+        self,
+        binary: str,
+        threads: int,
+        parallel: int = 8,
+        ctx: int = 16384,
+        extra: Sequence[str] = (),
+    ) -> None:
+        model = parse_spec("gguf:default").target
+        self.parallel = parallel
+        self.port = self.free_port()
+        args = [binary, "-m", model, "--host", "127.0.0.1", "--port", str(self.port)]
+        args += ["--parallel", str(parallel), "-c", str(ctx), "--alias", SERVED_MODEL]
+        args += ["-t", str(threads), "-tb", str(threads), *extra]
+        super().__init__(args)
+
+
+class VllmServer(ServerProcess):
+    """vLLM's OpenAI server (CPU build, bf16, eager) on a Hugging Face folder of the model, as
+    the test suite starts it (tests/servers.py)."""
+
+    name = "vLLM"
+
+    def __init__(self, python: str, model_dir: str, threads: int) -> None:
+        self.port = self.free_port()
+        args = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir]
+        args += ["--served-model-name", SERVED_MODEL, "--host", "127.0.0.1"]
+        args += ["--port", str(self.port), "--dtype", "bfloat16", "--enforce-eager"]
+        args += ["--max-model-len", "4096"]
+        env = {
+            "VLLM_CPU_KVCACHE_SPACE": "1",
+            "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+            "OMP_NUM_THREADS": str(threads),
+            "VLLM_NO_USAGE_STATS": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+        super().__init__(args, env, timeout_s=600)
+
+
+def model_spec(server: ServerProcess, max_tokens: int, concurrency: int, label: str) -> str:
     """The `openai:` spec of the served model; the label is not part of the fingerprint."""
     return (
         f"openai:{server.url}/v1#{SERVED_MODEL}?max_tokens={max_tokens}&temperature=0"
@@ -191,7 +235,7 @@ def model_spec(server: LlamaServer, max_tokens: int, concurrency: int, label: st
 
 
 def audit_command(
-    server: LlamaServer, n: int, max_tokens: int, concurrency: int, out: Path
+    server: ServerProcess, n: int, max_tokens: int, concurrency: int, out: Path
 ) -> list[str]:
     """`trustdiff audit` of the served model over the first `n` bench prompts.
 

@@ -181,7 +181,8 @@ def llama_server_binary() -> Path:
 
 @contextmanager
 def llama_server(log_dir: Path, *extra: str, tag: str = "default") -> Iterator[Server]:
-    """llama-server on the embedded GGUF, `--parallel 8`, served as `smollm2`."""
+    """llama-server on the embedded GGUF, `--parallel 8`, no flash attention, served as
+    `smollm2`."""
     binary = llama_server_binary()
     port = free_port()
     cmd = [
@@ -189,6 +190,10 @@ def llama_server(log_dir: Path, *extra: str, tag: str = "default") -> Iterator[S
         *("--model", str(smollm2_gguf()), "--alias", SERVED),
         *("--host", "127.0.0.1", "--port", str(port)),
         *("--parallel", "8", "--ctx-size", "16384", "--threads", str(os.cpu_count() or 2)),
+        # The in-process backends attend without flash attention (token identity across batch
+        # shapes); the server's CPU default (auto = on) made 31 of 32 greedy samples differ
+        # from theirs, off 5-7 of 32 (bench/batched_decoding.py).
+        *("--flash-attn", "off"),
         *extra,
     ]
     log = log_dir / f"llama-server-{tag}.log"
