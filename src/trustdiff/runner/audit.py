@@ -133,6 +133,19 @@ def with_suite_params(spec: ModelSpec, suite: SuiteEntry) -> ModelSpec:
     return spec.model_copy(update={"params": spec.params.model_copy(update=dict(suite.params))})
 
 
+def _by_spec(parts: Sequence[tuple[ModelSpec, list[Task]]]) -> list[tuple[ModelSpec, list[Task]]]:
+    """Suites whose specs have one fingerprint, merged into one run: a batched engine or a
+    server then keeps all its slots busy across suite boundaries instead of draining each
+    suite's last wave alone."""
+    merged: dict[str, tuple[ModelSpec, list[Task]]] = {}
+    seen: set[str] = set()  # an item in two suites is one sample
+    for spec, tasks in parts:
+        group = merged.setdefault(spec.fingerprint(), (spec, []))[1]
+        group.extend(t for t in tasks if t.key not in seen)
+        seen.update(t.key for t in tasks)
+    return list(merged.values())
+
+
 def load_items(selections: Sequence[Selection]) -> tuple[list[list[Item]], dict[str, int]]:
     """Items of every selected suite (its first `limit`) and how many each suite holds in all."""
     items: list[list[Item]] = []
@@ -255,8 +268,8 @@ def run_audit(cfg: AuditConfig, hooks: Hooks | None = None) -> Report:
                     check_imported_complete(store, m.target, tasks[m.label])
                     continue
                 start = time.perf_counter()
-                for spec_s, suite_tasks in work[m.label]:
-                    run_tasks(store, spec_s, backends.factory(m), suite_tasks, hooks.sample)
+                for spec_s, spec_tasks in _by_spec(work[m.label]):
+                    run_tasks(store, spec_s, backends.factory(m), spec_tasks, hooks.sample)
                 timings[f"generate[{m.label}]"] = time.perf_counter() - start
         finally:
             backends.close()
