@@ -14,7 +14,7 @@ import pytest
 
 from conftest import BASE_SPEC
 from trustdiff.backends.base import Generation, GenParams
-from trustdiff.backends.llamacpp_batch import BatchedLlamaCpp, BatchRequest, BatchResult
+from trustdiff.backends.llamacpp_batch import BatchedLlamaCpp, BatchRequest, BatchResult, Then
 from trustdiff.backends.spec import parse_spec
 from trustdiff.errors import BackendError
 from trustdiff.records import Message
@@ -45,7 +45,7 @@ def reference(embedded_backend: Any, messages: list[tuple[Message, ...]]) -> lis
 
 
 def _run(
-    engine: BatchedLlamaCpp, requests: list[BatchRequest]
+    engine: BatchedLlamaCpp, requests: list[BatchRequest], then: Then | None = None
 ) -> tuple[list[Generation], list[int]]:
     calls: list[int] = []
     seen: dict[int, BatchResult] = {}
@@ -54,7 +54,7 @@ def _run(
         calls.append(index)
         seen[index] = result
 
-    results = engine.generate_many(requests, on_done)
+    results = engine.generate_many(requests, on_done, then)
     assert sorted(calls) == list(range(len(requests))), "on_done must fire once per request"
     assert all(seen[i] is results[i] for i in range(len(requests)))
     gens = [r for r in results if isinstance(r, Generation)]
@@ -203,3 +203,34 @@ def test_decode_steps_feed_streams_in_ascending_contiguous_order(
     # While requests wait, every freed slot is refilled at once: all streams, in order.
     waiting = [c for i, c in steps if i < prompts[-1]]
     assert waiting and all(c == list(range(batched.n_parallel)) for c in waiting)
+
+
+def test_follow_up_extends_the_prompt_in_the_same_slot(
+    batched: BatchedLlamaCpp, embedded_backend: Any, messages: list[tuple[Message, ...]]
+) -> None:
+    # The prompted-reasoning shape: a first phase, then a request whose prompt is the first
+    # one's plus what it wrote. It must start in the slot that holds that prompt's KV cells,
+    # reuse them, and still give what a fresh single-stream context gives.
+    first = [BatchRequest(m, GenParams(max_tokens=6)) for m in messages[:6]]
+    follow: dict[int, BatchRequest] = {}
+
+    def then(i: int, result: BatchResult) -> BatchRequest | None:
+        if i in follow or isinstance(result, BackendError):
+            return None
+        follow[i] = BatchRequest(messages[i], GREEDY, prefill=result.text)
+        return follow[i]
+
+    before = batched.prompt_tokens_evaluated
+    gens, _ = _run(batched, first, then)
+    assert sorted(follow) == list(range(len(first)))
+    for i, gen in enumerate(gens):
+        req = follow[i]
+        ref = embedded_backend.generate(req.messages, req.params, prefill=req.prefill)
+        assert _key(gen) == _key(ref)
+
+    def n(req: BatchRequest) -> int:
+        return batched.count_tokens(batched.render(req.messages, req.prefill)[0])
+
+    # Each follow-up decodes only what its first phase wrote (+1 at the seam), not its prompt.
+    bound = sum(n(r) for r in first) + sum(n(follow[i]) - n(r) + 1 for i, r in enumerate(first))
+    assert batched.prompt_tokens_evaluated - before <= bound

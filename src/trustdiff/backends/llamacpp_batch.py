@@ -34,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -42,6 +42,7 @@ import numpy as np
 
 from trustdiff.backends.base import Generation, GenParams
 from trustdiff.backends.llamacpp import chat_formatter, render_chat
+from trustdiff.backends.llamacpp_seq import Seq
 from trustdiff.backends.spec import ModelSpec
 from trustdiff.errors import BackendError
 from trustdiff.records import Message
@@ -52,12 +53,13 @@ PENALTY_LAST_N = 64
 """Repeat-penalty window: llama-cpp-python's `last_n_tokens_size` default."""
 MIN_P = 0.05
 """`create_completion`'s default min-p, which the single-stream backend leaves in place."""
-_UTF8_LEADS = ((2, 192), (3, 224), (4, 240))
 
 BatchResult = Generation | BackendError
 """A request's outcome: one bad request (e.g. a prompt longer than the context) does not sink
 the others."""
 OnDone = Callable[[int, BatchResult], None]
+Then = Callable[[int, BatchResult], "BatchRequest | None"]
+"""Follow-up of a finished request (e.g. the answer phase after the thinking phase), or None."""
 
 
 @dataclass(frozen=True)
@@ -72,25 +74,6 @@ class BatchRequest:
     """Text opening the assistant turn (e.g. `<think>`)."""
     k: int = 0
     """Sample index; offsets the seed."""
-
-
-@dataclass
-class _Seq:
-    """Decoding state of one request while it holds a slot."""
-
-    index: int
-    slot: int
-    prompt: list[int]
-    max_tokens: int
-    stops: list[bytes]
-    sampler: Any
-    """llama.cpp sampler chain, or None for plain greedy (numpy argmax, same tie rule)."""
-    start: float
-    tokens: list[int] = field(default_factory=list)
-    raw: bytearray = field(default_factory=bytearray)
-    multibyte: int = 0
-    text: bytes | None = None
-    finish: str | None = None
 
 
 class BatchedLlamaCpp:
@@ -197,12 +180,18 @@ class BatchedLlamaCpp:
         return result
 
     def generate_many(
-        self, requests: Sequence[BatchRequest], on_done: OnDone | None = None
+        self,
+        requests: Sequence[BatchRequest],
+        on_done: OnDone | None = None,
+        then: Then | None = None,
     ) -> list[BatchResult]:
         """Generate every request, `n_parallel` at a time, in request order.
 
         `on_done(index, result)` fires as soon as a request finishes (so a caller can store it
         at once); a request the model cannot take gets a BackendError, the others still run.
+        `then(index, result)` may return a follow-up request that extends the finished one's
+        prompt: it starts at once in the same slot, whose cached prompt it reuses, and its
+        result (or its own follow-up's) becomes the index's result.
         """
         results: list[BatchResult | None] = [None] * len(requests)
 
@@ -213,7 +202,7 @@ class BatchedLlamaCpp:
 
         queue = deque(range(len(requests)))
         free = list(range(self.n_parallel - 1, -1, -1))
-        active: list[_Seq] = []
+        active: list[Seq] = []
         try:
             while queue or active:
                 while queue and free:
@@ -229,16 +218,16 @@ class BatchedLlamaCpp:
                     # puts only consecutive, ascending stream ids in one micro-batch, so the
                     # same 8 rows in reverse order ran as 8 one-row graphs (1.9x the time).
                     active.sort(key=lambda s: s.slot)
-                    self._retire(active, free, done)
+                    self._retire(active, free, done, then)
                 if active:
                     self._step(active)
-                    self._retire(active, free, done)
+                    self._retire(active, free, done, then)
         finally:
             for seq in active:  # interrupted: drop everything these streams hold
                 self._release(seq, keep_prompt=False)
         return [r if r is not None else BackendError("not generated") for r in results]
 
-    def _start(self, index: int, req: BatchRequest, slot: int) -> _Seq:
+    def _start(self, index: int, req: BatchRequest, slot: int) -> Seq:
         """Tokenize, decode the prompt alone in its slot's stream, sample the first token."""
         prompt_text, template_stops = self.render(req.messages, req.prefill)
         prompt = self._prompt_tokens(prompt_text)
@@ -252,7 +241,7 @@ class BatchedLlamaCpp:
         params = req.params
         max_tokens = min(params.max_tokens, self.n_ctx - len(prompt))
         stops = [s.encode("utf-8") for s in (*template_stops, *params.stop)]
-        seq = _Seq(
+        seq = Seq(
             index=index,
             slot=slot,
             prompt=prompt,
@@ -306,7 +295,7 @@ class BatchedLlamaCpp:
             n += 1
         return n
 
-    def _step(self, active: list[_Seq]) -> None:
+    def _step(self, active: list[Seq]) -> None:
         """One decode step: the last token of every active sequence, one row each."""
         batch = self._batch
         for n, seq in enumerate(active):
@@ -328,16 +317,26 @@ class BatchedLlamaCpp:
                 + (" (no KV cache slot)" if rc == 1 else "")
             )
 
-    def _retire(self, active: list[_Seq], free: list[int], done: OnDone) -> None:
-        """Hand finished sequences to the caller and free their slots."""
-        for seq in [s for s in active if s.finish is not None]:
-            active.remove(seq)
-            self._release(seq)
-            free.append(seq.slot)
-            free.sort(reverse=True)  # lowest slot next: active streams stay contiguous
-            done(seq.index, self._generation(seq))
+    def _retire(self, active: list[Seq], free: list[int], done: OnDone, then: Then | None) -> None:
+        """Hand finished sequences to the caller (or start their follow-ups) and free slots."""
+        while finished := [s for s in active if s.finish is not None]:
+            for seq in finished:  # a follow-up can finish at its first token: loop again
+                active.remove(seq)
+                self._release(seq)
+                result: BatchResult = seq.generation()
+                follow = then(seq.index, result) if then is not None else None
+                if follow is not None:
+                    try:
+                        active.append(self._start(seq.index, follow, seq.slot))
+                        active.sort(key=lambda s: s.slot)
+                        continue
+                    except BackendError as exc:
+                        result = exc
+                free.append(seq.slot)
+                free.sort(reverse=True)  # lowest slot next: active streams stay contiguous
+                done(seq.index, result)
 
-    def _release(self, seq: _Seq, keep_prompt: bool = True) -> None:
+    def _release(self, seq: Seq, keep_prompt: bool = True) -> None:
         """Free the slot; its first prompt chunk stays cached for the next request's prefix."""
         keep = len(self._cached[seq.slot]) if keep_prompt else 0
         self._lc.llama_memory_seq_rm(self._mem, seq.slot, keep, -1)
@@ -383,7 +382,7 @@ class BatchedLlamaCpp:
             chain.add_dist(seed)
         return chain
 
-    def _sample(self, seq: _Seq, row: int) -> int:
+    def _sample(self, seq: Seq, row: int) -> int:
         """Next token from the logits of batch row `row`."""
         if seq.sampler is not None:
             return int(self._lc.llama_sampler_sample(seq.sampler.sampler, self._ctx, row))
@@ -399,45 +398,10 @@ class BatchedLlamaCpp:
             piece = self._pieces[token] = buf.raw[:n] if n > 0 else b""
         return piece
 
-    def _accept(self, seq: _Seq, token: int) -> None:
-        """Apply `create_completion`'s stop rules to a freshly sampled token."""
-        if self._lc.llama_vocab_is_eog(self._vocab, token):
-            seq.text, seq.finish = self._visible(seq), "stop"
-            return
-        seq.tokens.append(token)
-        seq.raw += self._piece(token)
-        text = self._visible(seq)
-        for k, char in enumerate(text[-3:]):  # hold back an incomplete UTF-8 character
-            k = 3 - k
-            for num, pattern in _UTF8_LEADS:
-                if num > k and pattern & char == pattern:
-                    seq.multibyte = num - k
-        if seq.multibyte > 0:
-            seq.multibyte -= 1
-        else:
-            hit = [s for s in seq.stops if s in text]
-            if hit:
-                seq.text, seq.finish = text[: text.index(hit[0])], "stop"
-            elif len(seq.tokens) >= seq.max_tokens:
-                seq.text, seq.finish = text, "length"
-        if seq.finish is None and len(seq.prompt) + len(seq.tokens) > self.n_ctx:
-            seq.text, seq.finish = text, "length"  # stream full (single stream would fail)
-
-    def _visible(self, seq: _Seq) -> bytes:
-        """Detokenized completion (llama-cpp-python drops a leading space after a BOS)."""
-        raw = bytes(seq.raw)
-        if seq.tokens and seq.tokens[0] == self._model.token_bos() and raw[:1] == b" ":
-            return raw[1:]
-        return raw
-
-    def _generation(self, seq: _Seq) -> Generation:
-        return Generation(
-            text=(seq.text or b"").decode("utf-8", errors="ignore"),
-            finish_reason=seq.finish,
-            prompt_tokens=len(seq.prompt),
-            completion_tokens=len(seq.tokens),
-            latency_s=time.perf_counter() - seq.start,
-        )
+    def _accept(self, seq: Seq, token: int) -> None:
+        eog = bool(self._lc.llama_vocab_is_eog(self._vocab, token))
+        piece = b"" if eog else self._piece(token)
+        seq.accept(token, piece, eog=eog, bos=self._model.token_bos(), n_ctx=self.n_ctx)
 
     def close(self) -> None:
         self._stack.close()

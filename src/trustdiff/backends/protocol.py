@@ -117,8 +117,9 @@ def generate_batched(
     on_done: Callable[[int, Result, bool], None],
 ) -> None:
     """The same protocol over a batched engine; `on_done(job, result, thinking_opened)` fires
-    as soon as a job's sample exists. Prompted reasoning runs phase 1 for a chunk of jobs,
-    then phase 2 for those that closed their thinking, so at most a chunk is in flight."""
+    as soon as a job's sample exists. With prompted reasoning a job's answer phase starts the
+    moment its thinking phase closes, in the same slot, whose cached prompt it extends (the
+    engine reuses those KV cells instead of decoding the prompt again)."""
     from trustdiff.backends.llamacpp_batch import BatchRequest
 
     prepared = [prepare(spec, msgs) for msgs, _ in jobs]
@@ -129,31 +130,25 @@ def generate_batched(
         ]
         backend.generate_many(requests, lambda i, r: on_done(i, r, prepared[i].thinking_opened))
         return
-    chunk = 4 * backend.n_parallel
-    for start in range(0, len(jobs), chunk):
-        idx = list(range(start, min(start + chunk, len(jobs))))
-        think_req = [
-            BatchRequest(prepared[i].messages, think_params(spec), prepared[i].prefill, jobs[i][1])
-            for i in idx
-        ]
-        thinks = backend.generate_many(think_req)
-        second: list[tuple[int, Generation]] = []
-        for i, think in zip(idx, thinks, strict=True):
-            if isinstance(think, BackendError):
-                on_done(i, think, True)
-            elif think.finish_reason == "length":
-                on_done(i, budget_hit(think), True)
-            else:
-                second.append((i, think))
-        answer_req = [
-            BatchRequest(
-                prepared[i].messages, spec.params, answer_prefill(prepared[i], think), jobs[i][1]
-            )
-            for i, think in second
-        ]
+    thinks: dict[int, Generation] = {}
 
-        def finish(j: int, answer: Result, second: list[tuple[int, Generation]] = second) -> None:
-            i, think = second[j]
-            on_done(i, answer if isinstance(answer, BackendError) else combine(think, answer), True)
+    def answer_phase(i: int, think: Result) -> BatchRequest | None:
+        if i in thinks or isinstance(think, BackendError) or think.finish_reason == "length":
+            return None  # an answer, a failure, or a thinking budget hit: the job is done
+        thinks[i] = think
+        return BatchRequest(
+            prepared[i].messages, spec.params, answer_prefill(prepared[i], think), jobs[i][1]
+        )
 
-        backend.generate_many(answer_req, finish)
+    def finish(i: int, result: Result) -> None:
+        think = thinks.get(i)
+        if think is not None:
+            on_done(i, result if isinstance(result, BackendError) else combine(think, result), True)
+        else:
+            on_done(i, result if isinstance(result, BackendError) else budget_hit(result), True)
+
+    requests = [
+        BatchRequest(p.messages, think_params(spec), p.prefill, k)
+        for p, (_, k) in zip(prepared, jobs, strict=True)
+    ]
+    backend.generate_many(requests, finish, answer_phase)
