@@ -9,18 +9,17 @@ genuine. The canned replies cover the shapes the importers must handle: a plain 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from stub_http import JsonHandler, run_server
 
 CACHE = Path(os.environ.get("TRUSTDIFF_TEST_CACHE", Path.home() / ".cache" / "trustdiff-tests"))
 """Where tool venvs are kept between runs (one per tool version)."""
@@ -43,30 +42,16 @@ def _last_user_text(body: Mapping[str, Any]) -> str:
 
 
 def _handler(replies: Mapping[str, Reply], seen: list[dict[str, Any]]) -> type:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # keep test output quiet
-            pass
-
-        def _send(self, status: int, payload: Mapping[str, Any]) -> None:
-            blob = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(blob)))
-            self.end_headers()
-            self.wfile.write(blob)
-
-        def do_GET(self) -> None:
-            self._send(200, {"object": "list", "data": [{"id": "stub", "object": "model"}]})
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            body = self.read_json()
             seen.append(body)
             prompt = _last_user_text(body)
             reply = next((r for key, r in replies.items() if key in prompt), DEFAULT_REPLY)
             message: dict[str, Any] = {"role": "assistant", "content": reply["content"]}
             if "reasoning_content" in reply:
                 message["reasoning_content"] = reply["reasoning_content"]
-            self._send(
+            self.send_json(
                 200,
                 {
                     "id": f"cmpl-{len(seen)}",
@@ -92,14 +77,8 @@ def _handler(replies: Mapping[str, Reply], seen: list[dict[str, Any]]) -> type:
 def serve(replies: Mapping[str, Reply]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Run the server on a free loopback port; yields (base URL ending in /v1, request bodies)."""
     seen: list[dict[str, Any]] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(replies, seen))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with run_server(_handler(replies, seen)) as url:
+        yield url, seen
 
 
 def tool_venv(

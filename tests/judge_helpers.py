@@ -8,15 +8,14 @@ exact samples an audit plans into its store, so an audit judges them without loa
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from stub_http import JsonHandler, run_server
 from trustdiff.backends.spec import parse_spec
 from trustdiff.records import Item, Outcome, Sample
 from trustdiff.runner.audit import STORE_NAME, AuditConfig, load_items, select_suites
@@ -47,26 +46,14 @@ def judge_server(respond: Respond, delay_s: float = 0.0) -> Iterator[JudgeServer
     in_flight = 0
     state = JudgeServer(base_url="")
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
-            blob = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(blob)))
-            self.end_headers()
-            self.wfile.write(blob)
-
-        def do_GET(self) -> None:
-            self._send(200, {"object": "list", "data": [{"id": "judge", "object": "model"}]})
+    class Handler(JsonHandler):
+        model_id = "judge"
 
         def do_POST(self) -> None:
             nonlocal in_flight
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            body = self.read_json()
             if not self.path.endswith("/chat/completions"):
-                self._send(404, {"error": {"message": "not found"}})
+                self.send_json(404, {"error": {"message": "not found"}})
                 return
             with lock:
                 state.requests.append(body)
@@ -79,14 +66,14 @@ def judge_server(respond: Respond, delay_s: float = 0.0) -> Iterator[JudgeServer
                 with lock:
                     in_flight -= 1
             if isinstance(reply, int):
-                self._send(reply, {"error": {"message": f"scripted HTTP {reply}"}})
+                self.send_json(reply, {"error": {"message": f"scripted HTTP {reply}"}})
                 return
             choice = {
                 "index": 0,
                 "message": {"role": "assistant", "content": reply},
                 "finish_reason": "stop",
             }
-            self._send(
+            self.send_json(
                 200,
                 {
                     "id": "c",
@@ -97,15 +84,9 @@ def judge_server(respond: Respond, delay_s: float = 0.0) -> Iterator[JudgeServer
                 },
             )
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with run_server(Handler) as url:
+        state.base_url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 Answer = tuple[str, "str | None"]
