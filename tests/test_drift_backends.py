@@ -7,17 +7,16 @@ test_vllm_server.py."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from stub_http import JsonHandler, run_server
 from trustdiff.backends.base import Generation
 from trustdiff.backends.openai_compat import ServerUnavailableError
 from trustdiff.backends.openai_wire import RetryPolicy, continuation
@@ -84,46 +83,29 @@ class Stub:
 
 @contextmanager
 def stub_server(stub: Stub) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, code: int, payload: Any) -> None:
-            blob = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(blob)))
-            self.end_headers()
-            self.wfile.write(blob)
-
-        def do_GET(self) -> None:
-            self._send(200, {"object": "list", "data": [{"id": "m"}]})
+    class Handler(JsonHandler):
+        model_id = "m"
 
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = self.read_json()
             stub.seen.append({"path": self.path, **body})
             if body.get("model") != "m":
-                self._send(
+                self.send_json(
                     404, {"error": {"message": f"The model `{body.get('model')}` does not exist."}}
                 )
             elif self.path == "/tokenize" and stub.tokenize:
-                self._send(200, stub.tokens(body))
+                self.send_json(200, stub.tokens(body))
             elif self.path == "/v1/completions":
                 completions = sum(s["path"] == "/v1/completions" for s in stub.seen)
                 if completions <= stub.fail_first:
-                    self._send(503, {"error": {"message": "busy"}})
+                    self.send_json(503, {"error": {"message": "busy"}})
                 else:
-                    self._send(200, stub.completion(body))
+                    self.send_json(200, stub.completion(body))
             else:
-                self._send(404, {"error": {"message": "not found"}})
+                self.send_json(404, {"error": {"message": "not found"}})
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with run_server(Handler) as url:
+        yield url
 
 
 def _scorer(url: str, opts: str = "", model: str = "m") -> OpenAIScorer:
