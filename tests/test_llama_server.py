@@ -27,16 +27,15 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from servers import Server, llama_server, think_template
+from servers import Server, llama_server, samples_by_model, think_template
 from trustdiff.backends.openai_compat import OpenAIBackend, ServerUnavailableError
 from trustdiff.backends.reasoning import parse_output
 from trustdiff.backends.spec import parse_spec
 from trustdiff.drift.openai_scorer import NoPromptLogprobsError, OpenAIScorer
 from trustdiff.drift.scorer import LlamaCppScorer
-from trustdiff.records import Item, Message, Outcome, Sample
+from trustdiff.records import Item, Message, Outcome
 from trustdiff.runner.audit import STORE_NAME
 from trustdiff.runner.generate import Task, make_sample
-from trustdiff.store import Store
 from trustdiff.suites.safety import load_safety_contrast
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -199,12 +198,7 @@ def test_thinking_on_off_pair_in_one_cli_audit(think_server: Server, tmp_path: P
     )
     think_server.alive()
     assert res.returncode == 0, res.stderr[-2000:]
-    with Store(tmp_path / STORE_NAME) as store:
-        stored = list(store.samples().values())
-    by_model = {parse_spec(s).fingerprint(): name for s, name in ((off, "off"), (on, "on"))}
-    groups: dict[str, list[Sample]] = {"off": [], "on": []}
-    for s in stored:
-        groups[by_model[s.model]].append(s)
+    groups = samples_by_model(tmp_path, {"off": off, "on": on})
     assert len(groups["off"]) == len(groups["on"]) == N_ITEMS
     for s in groups["off"]:  # thinking closed by the template: plain answers in content
         assert "reasoning_content" not in s.raw_fields and s.reasoning is None

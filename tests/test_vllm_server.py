@@ -22,15 +22,13 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from servers import Server, smollm2_hf_dir
+from servers import Server, samples_by_model, smollm2_hf_dir
 from trustdiff.backends.openai_compat import ServerUnavailableError
 from trustdiff.backends.reasoning import parse_output
 from trustdiff.backends.spec import parse_spec
 from trustdiff.drift.hf_scorer import HFScorer
 from trustdiff.drift.openai_scorer import OpenAIScorer
-from trustdiff.records import Message, Outcome, Sample
-from trustdiff.runner.audit import STORE_NAME
-from trustdiff.store import Store
+from trustdiff.records import Message, Outcome
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -64,12 +62,7 @@ def test_audit_with_drift_through_vllm(vllm_server: Server, tmp_path: Path) -> N
     )
     vllm_server.alive()
     assert res.returncode == 0, res.stderr[-3000:]
-    with Store(tmp_path / STORE_NAME) as store:
-        stored = list(store.samples().values())
-    names = {parse_spec(s).fingerprint(): n for s, n in ((native, "native"), (prompted, "p"))}
-    groups: dict[str, list[Sample]] = {"native": [], "p": []}
-    for s in stored:
-        groups[names[s.model]].append(s)
+    groups = samples_by_model(tmp_path, {"native": native, "p": prompted})
     assert len(groups["native"]) == len(groups["p"]) == N_ITEMS
     for s in groups["native"]:  # vLLM's field, read exactly as the parser reads a body
         field = s.raw_fields.get("reasoning")

@@ -16,6 +16,7 @@ from typing import Any
 
 from trustdiff.backends.base import Generation, GenParams
 from trustdiff.backends.reasoning import THINK, reasoning_from_fields
+from trustdiff.imports.common import text_of
 from trustdiff.records import Message
 
 RAW_MESSAGE_FIELDS = ("reasoning_content", "reasoning", "thinking", "refusal")
@@ -122,14 +123,11 @@ def build_body(
 
 
 def _text(content: Any) -> str:
-    """Message content as text: a string, null, or a list of `{type: text, text}` parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    raise Transient(f"malformed response: content is {type(content).__name__}")
+    """Message content as text (the importers' rule); anything else is a malformed reply."""
+    try:
+        return text_of(content)
+    except ValueError:
+        raise Transient(f"malformed response: content is {type(content).__name__}") from None
 
 
 def parse_completion(data: Any, latency_s: float) -> Generation:
