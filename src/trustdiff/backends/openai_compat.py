@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -116,28 +116,24 @@ class OpenAIBackend:
         msg = (err.get("message") or err.get("detail")) if isinstance(err, dict) else err
         return self._scrub(str(msg or data)[:300])
 
-    def _read(self, resp: httpx.Response, started: float) -> Generation:
-        """Turn one HTTP reply into a Generation, a Transient, or a final error."""
-        latency = time.perf_counter() - started
+    def _json(self, resp: httpx.Response, not_found: Callable[[str], str] | None = None) -> Any:
+        """The decoded body of a 200 reply; otherwise a Transient (retried) or a final error.
+        `not_found(message)` words a 404 (default: unknown model or wrong base URL)."""
         with self._lock:
             self._contacted = True
         code = resp.status_code
         if code == 200:
             try:
-                data = resp.json()
+                return resp.json()
             except ValueError:
                 raise Transient("malformed JSON in the response") from None
-            gen = parse_completion(data, latency)
-            with self._lock:
-                self._succeeded = True
-            return gen
         msg = self._server_message(resp)
         where = f"server at {self.spec.base_url}"
         if code in (408, 429) or code >= 500:
             after = parse_retry_after(resp.headers.get("retry-after"))
             raise Transient(f"HTTP {code}: {msg}", retry_after=after, fatal=code == 429)
         if code == 404:
-            raise ServerUnavailableError(self._not_found(msg))
+            raise ServerUnavailableError((not_found or self._not_found)(msg))
         if code in (401, 403):
             hint = (
                 f"check the key in ${self.spec.api_key_env}"
@@ -150,6 +146,14 @@ class OpenAIBackend:
         if code in PER_ITEM_4XX and self._succeeded:
             raise BackendError(f"{where} rejected the request (HTTP {code}): {msg}")
         raise ServerUnavailableError(f"{where} rejected the request (HTTP {code}): {msg}")
+
+    def _read(self, resp: httpx.Response, started: float) -> Generation:
+        """Turn one chat-completions reply into a Generation, a Transient, or a final error."""
+        latency = time.perf_counter() - started
+        gen = parse_completion(self._json(resp), latency)
+        with self._lock:
+            self._succeeded = True
+        return gen
 
     def _not_found(self, msg: str) -> str:
         """A 404 means an unknown model or a wrong base URL; the model list tells which."""
@@ -215,6 +219,23 @@ class OpenAIBackend:
                     started = time.perf_counter()
                     gen = self._read(self._client.post(self._url, json=body), started)
                 return continuation(gen, prefill)
+            except (httpx.TransportError, Transient) as exc:
+                delay = self._on_failure(exc, attempt)
+            time.sleep(delay)
+            attempt += 1
+
+    def post_json(
+        self, url: str, body: Mapping[str, Any], *, not_found: Callable[[str], str] | None = None
+    ) -> Any:
+        """A JSON POST to another endpoint of the same server (`/tokenize`, `/completions`)
+        with this backend's key, timeouts, retry policy, retry budget and error rules."""
+        attempt = 0
+        while True:
+            try:
+                data = self._json(self._client.post(url, json=body), not_found)
+                with self._lock:
+                    self._succeeded = True
+                return data
             except (httpx.TransportError, Transient) as exc:
                 delay = self._on_failure(exc, attempt)
             time.sleep(delay)

@@ -16,15 +16,13 @@ Retry-After, dropped connections, malformed JSON).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 import numpy as np
 
-from trustdiff.backends.openai_compat import OpenAIBackend, ServerUnavailableError
-from trustdiff.backends.openai_wire import RetryPolicy, parse_retry_after
+from trustdiff.backends.openai_compat import OpenAIBackend
+from trustdiff.backends.openai_wire import RetryPolicy
 from trustdiff.backends.protocol import prepare
 from trustdiff.backends.spec import ModelSpec
 from trustdiff.drift.scorer import TokenArrays, concat_parts, probe_fingerprint
@@ -45,56 +43,19 @@ class OpenAIScorer:
         if spec.kind != "openai":
             raise BackendError(f"OpenAIScorer needs an openai: spec, not {spec.kind}:")
         self.spec = spec
-        self._api = OpenAIBackend(spec)  # key, headers, timeouts, error scrubbing
-        self.policy = policy or self._api.policy
-        self.retries_used = 0
+        # The chat backend's client: key, timeouts, retries, retry budget, error rules.
+        self._api = OpenAIBackend(spec, policy=policy)
         self._root = spec.base_url.removesuffix("/v1")
         self._template_kwargs = spec.extra_body.get("chat_template_kwargs") or {}
         self._check_echo()
 
-    # -- HTTP ---------------------------------------------------------------------------------
+    @property
+    def retries_used(self) -> int:
+        return self._api.retries_used
 
     def _post(self, url: str, body: dict[str, Any]) -> Any:
-        """JSON reply of one POST, retried like the chat backend; final failures raise."""
-        base = self.spec.base_url
-        attempt = 0
-        contacted = False
-        while True:
-            retry_after: float | None = None
-            try:
-                resp = self._api._client.post(url, json=body)
-            except httpx.ConnectError as exc:
-                if not contacted:
-                    raise ServerUnavailableError(
-                        f"cannot reach the server at {base} (cannot connect: "
-                        f"{self._api._scrub(str(exc))}); is it running?"
-                    ) from None
-                reason = "cannot connect"
-            except httpx.TransportError as exc:
-                reason = f"connection problem: {self._api._scrub(str(exc)) or type(exc).__name__}"
-            else:
-                contacted = True
-                code = resp.status_code
-                if code == 200:
-                    try:
-                        return resp.json()
-                    except ValueError:
-                        reason = "malformed JSON in the response"
-                else:
-                    msg = self._api._server_message(resp)
-                    if code == 404:
-                        raise ServerUnavailableError(self._not_found(url, msg))
-                    if code not in (408, 429) and code < 500:
-                        raise BackendError(f"server at {base} rejected {url} (HTTP {code}): {msg}")
-                    reason = f"HTTP {code}: {msg}"
-                    retry_after = parse_retry_after(resp.headers.get("retry-after"))
-            if attempt >= self.policy.max_retries or self.retries_used >= self.policy.budget:
-                raise ServerUnavailableError(
-                    f"server at {base} failed after {attempt} retries: {reason}"
-                )
-            self.retries_used += 1
-            time.sleep(self.policy.delay(attempt, retry_after))
-            attempt += 1
+        """JSON reply of one POST, retried like chat requests; final failures raise."""
+        return self._api.post_json(url, body, not_found=lambda msg: self._not_found(url, msg))
 
     def _not_found(self, url: str, msg: str) -> str:
         if url.endswith("/tokenize"):
